@@ -1,0 +1,65 @@
+"""Pieces every experiment shares: config checks that name the bad key, the engine's executor from a
+config, and mean ± std summaries over seeds."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+
+def check(condition: bool, key: str, value, allowed: str):
+    """Raise ValueError('config.KEY=VALUE: allowed ...') unless ``condition``."""
+    if not condition:
+        raise ValueError(f"--config.{key}={value!r} is not allowed: {allowed}")
+
+
+def check_positive_ints(config, key: str, even: bool = False):
+    values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
+    check(len(values) > 0, key, config[key], "give at least one value")
+    for v in values:
+        check(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0, key, config[key],
+              "positive integers")
+        if even:
+            check(v % 2 == 0, key, config[key], "even widths (symmetric init pairs neurons); "
+                  "use --config.init=standard for odd widths")
+
+
+def check_positive_floats(config, key: str, allow_zero: bool = False):
+    values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
+    check(len(values) > 0, key, config[key], "give at least one value")
+    for v in values:
+        ok = isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+        check(ok, key, config[key], "finite numbers " + (">= 0" if allow_zero else "> 0"))
+
+
+def executor_from_config(config, out_path: str):
+    from kd_theory import sweep
+    check(config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
+    params = {}
+    if config.executor == "slurm":
+        params = {"timeout_min": int(config.slurm_timeout_min)}
+        if config.slurm_partition:
+            params["slurm_partition"] = config.slurm_partition
+    return sweep.make_executor(config.executor, out_path, **params)
+
+
+def mean_std(values):
+    values = np.asarray(values, float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarise(rows, keys: tuple, metrics: tuple):
+    """Group finite rows by ``keys``; per group the mean and std (ddof=1) of each metric over seeds."""
+    groups = defaultdict(list)
+    for row in rows:
+        if row["finite"]:
+            groups[tuple(row[k] for k in keys)].append(row)
+    out = []
+    for key, members in groups.items():
+        entry = dict(zip(keys, key))
+        for m in metrics:
+            entry[f"{m}_mean"], entry[f"{m}_std"] = mean_std([r[m] for r in members])
+        entry["n_seeds"] = len(members)
+        out.append(entry)
+    return out

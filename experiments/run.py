@@ -1,0 +1,86 @@
+"""Launcher: ``python -m experiments.run --experiment=NAME --out=DIR [--config.key=value ...]``.
+
+Each experiment is a module ``experiments/NAME.py`` with ``validate(config)`` (raise ``ValueError``
+naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its defaults live in
+``experiments/configs/NAME.py: get_config()``. Nothing is written to ``--out`` before the config
+validates.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+EXPERIMENTS = {
+    "table1": "Table 1 of Mandal et al.: soft vs hard students on digit > 4 (full vs reduced), with a regime sweep",
+    "margin": "certified NTK margin γ of the Table-1 datasets and of noisy 2-XOR over d",
+}
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def _peek_experiment(argv):
+    """The value of --experiment in argv (needed before flags parse: it picks the config file)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--experiment="):
+            return arg.split("=", 1)[1]
+        if arg == "--experiment" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _fail(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def console_main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    name = _peek_experiment(argv[1:])
+    valid = "\n".join(f"  {k:8s} {v}" for k, v in EXPERIMENTS.items())
+    if name is None:
+        if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+            print(f"usage: kd-run --experiment=NAME --out=DIR [--config.KEY=VALUE ...]\nexperiments:\n{valid}")
+            return 0
+        _fail(f"--experiment is required; valid experiments:\n{valid}")
+    if name not in EXPERIMENTS:
+        _fail(f"unknown --experiment={name!r}; valid experiments:\n{valid}")
+
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
+    flags.DEFINE_string("out", None, "Output directory (created if needed).")
+    config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, f"{name}.py"),
+                                    f"Experiment config; defaults in experiments/configs/{name}.py",
+                                    lock_config=True)
+
+    def main(_):
+        from kd_theory.results import OutputDir, environment_info
+        FLAGS = flags.FLAGS
+        if not FLAGS.out:
+            _fail("--out=DIR is required (the directory results are written to)")
+        module = importlib.import_module(f"experiments.{name}")
+        config = FLAGS.config
+        try:
+            module.validate(config)
+        except ValueError as exc:
+            _fail(f"invalid config for --experiment={name}: {exc}")
+        try:
+            out = OutputDir(FLAGS.out)
+        except PermissionError as exc:
+            _fail(str(exc))
+        try:
+            module.run(config, out)
+        except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
+            _fail(f"--experiment={name}: {exc}")
+        out.write_json("config.json", {"experiment": name, "config": config.to_dict(),
+                                       "environment": environment_info(), "argv": argv})
+
+    try:
+        app.run(main, argv=argv)
+    except flags.Error as exc:  # unknown --config.key, bad value type
+        _fail(f"{exc}")
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,219 @@
+"""Data sets of the experiments, all normalised the same way (rows on the unit sphere).
+
+* Table-1 tasks "digit > 4" built from scikit-learn's bundled 8×8 ``digits`` (no download):
+  ``full`` (all digits) and ``reduced`` (digits 1, 4, 7, 9 removed).
+* The same tasks from real MNIST files in IDX format that a user already has.
+* Synthetic families whose margin is set by a knob: noisy 2-XOR in dimension d, and linearly
+  separable data with a set margin.
+
+Labels are ±1 (float32). Synthetic data use NumPy's generator so that a data set does not depend on
+the JAX version.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import struct
+
+import numpy as np
+
+DIGIT_VARIANTS = ("full", "reduced")
+REDUCED_REMOVED_DIGITS = (1, 4, 7, 9)
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A binary task: inputs on the unit sphere, labels in {−1, +1}."""
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    info: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return self.X_train.shape[1]
+
+
+def normalise_rows(X, what="inputs"):
+    """x ← x/‖x‖₂ for every row; zero rows are an error (they have no direction)."""
+    X = np.asarray(X, np.float64)
+    if not np.all(np.isfinite(X)):
+        bad = np.flatnonzero(~np.all(np.isfinite(X), axis=1))
+        raise ValueError(f"{what}: rows {bad[:10].tolist()} contain NaN or inf")
+    norms = np.linalg.norm(X, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(f"{what}: rows {zero[:10].tolist()} have zero norm and cannot be put on the unit sphere")
+    return (X / norms[:, None]).astype(np.float32)
+
+
+def _binary_digit_task(name, images, digits, test_images, test_digits, variant, center, info):
+    """digit > 4 (class +1 = {5..9}); ``reduced`` drops digits 1, 4, 7, 9 from train and test."""
+    if variant not in DIGIT_VARIANTS:
+        raise ValueError(f"unknown digits variant {variant!r}; allowed: {', '.join(DIGIT_VARIANTS)}")
+    if variant == "reduced":
+        keep, keep_t = (~np.isin(d, REDUCED_REMOVED_DIGITS) for d in (digits, test_digits))
+        images, digits = images[keep], digits[keep]
+        test_images, test_digits = test_images[keep_t], test_digits[keep_t]
+    images = images.reshape(len(images), -1).astype(np.float64)
+    test_images = test_images.reshape(len(test_images), -1).astype(np.float64)
+    if center:  # no bias in the network: centring on the training mean lets ReLU gates split the data
+        mean = images.mean(axis=0)
+        images, test_images = images - mean, test_images - mean
+    label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
+    return Dataset(name=f"{name}-{variant}",
+                   X_train=normalise_rows(images, f"{name} train images"), y_train=label(digits),
+                   X_test=normalise_rows(test_images, f"{name} test images"), y_test=label(test_digits),
+                   info=dict(info, variant=variant, center=center, n_train=int(len(digits)),
+                             n_test=int(len(test_digits))))
+
+
+def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: int = 0,
+                center: bool = True) -> Dataset:
+    """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64).
+
+    A stratified train/test split fixed by ``split_seed``; then ``reduced`` removes 1, 4, 7, 9.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    bunch = load_digits()
+    Xtr, Xte, dtr, dte = train_test_split(bunch.data, bunch.target, test_size=test_fraction,
+                                          random_state=split_seed, stratify=bunch.target)
+    return _binary_digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
+                              {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
+                               "test_fraction": test_fraction})
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Read one IDX file (MNIST's format), gzipped or not, into a uint8 array.
+
+    Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions, then one
+    big-endian uint32 per dimension.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot be read as {'gzip' if opener is gzip.open else 'IDX'}: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (the first two bytes must be zero)")
+    if raw[2] != 0x08:
+        raise ValueError(f"{path}: IDX element type 0x{raw[2]:02x} is not supported (only 0x08, unsigned byte)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but the file has "
+                         f"{len(raw) - header} bytes of data")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _find_idx(directory, stem):
+    for candidate in (stem, stem + ".gz"):
+        path = os.path.join(directory, candidate)
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(f"MNIST file {stem} (or {stem}.gz) not found in {directory!r}; expected the four "
+                            f"files {', '.join(MNIST_FILES.values())}")
+
+
+def load_mnist_idx(directory: str):
+    """The four MNIST IDX files from ``directory`` as (train_images, train_labels, test_images, test_labels)."""
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"MNIST directory {directory!r} does not exist")
+    arrays = {key: read_idx(_find_idx(directory, stem)) for key, stem in MNIST_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1:
+            raise ValueError(f"MNIST {split}: images must be 3-D and labels 1-D; got {images.shape}, {labels.shape}")
+        if len(images) != len(labels):
+            raise ValueError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+        if labels.max(initial=0) > 9:
+            raise ValueError(f"MNIST {split}: labels must be digits 0..9; found {labels.max()}")
+    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+
+
+def mnist_task(directory: str, variant: str = "full", center: bool = True) -> Dataset:
+    """Table-1 task "digit > 4" on real MNIST read from IDX files (its own train/test split)."""
+    tri, trl, tei, tel = load_mnist_idx(directory)
+    return _binary_digit_task("mnist", tri, trl, tei, tel, variant, center,
+                              {"source": os.path.abspath(directory)})
+
+
+def noisy_xor_points(n: int, dim: int, rng: np.random.Generator):
+    """n points of noisy 2-XOR (Ji & Telgarsky): x ∈ {(±1,0),(0,±1)} × {±1}^{d−2}, scaled by 1/√(d−1).
+
+    The label is the XOR of the first two coordinates: +1 on (±1, 0), −1 on (0, ±1); the other d − 2
+    coordinates are noise. Points are drawn uniformly from the 4 · 2^{d−2} possible ones.
+    """
+    if dim < 3:
+        raise ValueError(f"noisy 2-XOR needs dimension d ≥ 3; got d={dim}")
+    corners = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)
+    which = rng.integers(0, 4, size=n)
+    noise = rng.choice([-1.0, 1.0], size=(n, dim - 2))
+    X = np.concatenate([corners[which], noise], axis=1) / np.sqrt(dim - 1)
+    y = np.where(which < 2, 1.0, -1.0)
+    return X.astype(np.float32), y.astype(np.float32)
+
+
+def noisy_xor(dim: int, n_train: int = 1000, n_test: int = 1000, seed: int = 0) -> Dataset:
+    """Noisy 2-XOR in dimension d, margin γ = Θ(1/d)."""
+    rng = np.random.default_rng(seed)
+    Xtr, ytr = noisy_xor_points(n_train, dim, rng)
+    Xte, yte = noisy_xor_points(n_test, dim, rng)
+    return Dataset(f"xor-d{dim}", Xtr, ytr, Xte, yte, {"source": "noisy_xor", "dim": dim, "seed": seed})
+
+
+def separable_with_margin(dim: int, margin: float, n_train: int = 1000, n_test: int = 1000,
+                          seed: int = 0) -> Dataset:
+    """Unit-sphere points with y⟨u, x⟩ ≥ margin for a random unit u (rejection sampling)."""
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin must be in [0, 1); got {margin}")
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(dim)
+    u /= np.linalg.norm(u)
+    rows, need = [], n_train + n_test
+    while need > 0:
+        X = normalise_rows(rng.standard_normal((max(4 * need, 256), dim)))
+        keep = X[np.abs(X @ u) >= margin][:need]
+        rows.append(keep)
+        need -= len(keep)
+    X = np.concatenate(rows)
+    y = np.where(X @ u > 0, 1.0, -1.0).astype(np.float32)
+    return Dataset(f"separable-d{dim}-g{margin:g}", X[:n_train], y[:n_train], X[n_train:], y[n_train:],
+                   {"source": "separable_with_margin", "dim": dim, "margin": margin, "seed": seed,
+                    "direction": u.tolist()})
+
+
+def sphere_xor(dim: int, n_train: int = 1000, n_test: int = 1000, label_noise: float = 0.0,
+               seed: int = 0) -> Dataset:
+    """Points uniform on the unit sphere in R^d, label sign(x₁ x₂) flipped with probability ``label_noise``.
+
+    The sweep benchmark's task ("noisy-XOR-style labels"); ``label_noise`` is a difficulty knob.
+    """
+    if not 0 <= label_noise < 0.5:
+        raise ValueError(f"label_noise must be in [0, 0.5); got {label_noise}")
+    rng = np.random.default_rng(seed)
+    X = normalise_rows(rng.standard_normal((n_train + n_test, dim)))
+    y = np.sign(X[:, 0] * X[:, 1])
+    y = np.where(y == 0, 1.0, y)
+    y = np.where(rng.random(len(y)) < label_noise, -y, y).astype(np.float32)
+    return Dataset(f"sphere-xor-d{dim}-noise{label_noise:g}", X[:n_train], y[:n_train], X[n_train:], y[n_train:],
+                   {"source": "sphere_xor", "dim": dim, "label_noise": label_noise, "seed": seed})

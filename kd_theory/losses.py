@@ -1,0 +1,73 @@
+"""Losses of soft- and hard-label training, each the formula in its docstring (per example).
+
+Labels y ∈ {-1, +1}; logits f ∈ R; teacher probabilities p ∈ [0, 1]. All three binary losses have
+the same gradient in f, σ(f) − t, with target t = (1 + y)/2 for hard labels and t = p for soft ones
+(:func:`logit_residual`). That identity is what lets one compiled program train hard and soft
+students side by side.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import xlogy
+
+
+def hard_target(y):
+    """t = (1 + y)/2 ∈ {0, 1}: the Bernoulli target equivalent to a ±1 label."""
+    return (1.0 + y) / 2.0
+
+
+def logistic(f, y):
+    """Logistic loss ln(1 + exp(−y f)) for y ∈ {−1, +1}."""
+    return jax.nn.softplus(-y * f)
+
+
+def binary_cross_entropy(f, t):
+    """−t ln σ(f) − (1 − t) ln(1 − σ(f)) = softplus(f) − t f, for a target t ∈ [0, 1]."""
+    return jax.nn.softplus(f) - t * f
+
+
+def binary_entropy(p):
+    """H(p) = −p ln p − (1 − p) ln(1 − p), with 0 ln 0 = 0."""
+    return -xlogy(p, p) - xlogy(1.0 - p, 1.0 - p)
+
+
+def binary_kl(f, p):
+    """KL(p ‖ σ(f)) = p ln(p/σ(f)) + (1 − p) ln((1 − p)/(1 − σ(f))).
+
+    ≥ 0, and zero iff σ(f) = p. Equal to binary_cross_entropy(f, p) − H(p).
+    """
+    return binary_cross_entropy(f, p) - binary_entropy(p)
+
+
+def logit_residual(f, t):
+    """d/df of binary_cross_entropy(f, t), binary_kl(f, t) and (t = (1+y)/2) logistic(f, y): σ(f) − t."""
+    return jax.nn.sigmoid(f) - t
+
+
+TIE_TOLERANCE = 1e-6
+
+
+def error_rate(f, y, tie: float = TIE_TOLERANCE):
+    """0-1 error (1/n) Σ_i 1(y_i f_i ≤ 0); an output with |f_i| ≤ ``tie`` counts as zero, a mistake.
+
+    Why the tie band: at a symmetric initialisation f = 0 exactly in exact arithmetic, but a matrix
+    product may round the two mirrored neurons' pre-activations differently (by one ulp, depending on
+    where they sit in the product), leaving f ≈ ±1e-9 of random sign. The band makes the error at W(0)
+    the paper's value (every point a mistake) whatever the layout; no trained output is that small.
+    """
+    return jnp.mean(((y * f <= 0) | (jnp.abs(f) <= tie)).astype(f.dtype), axis=0)
+
+
+def accuracy(f, y, tie: float = TIE_TOLERANCE):
+    """1 − error_rate(f, y, tie)."""
+    return 1.0 - error_rate(f, y, tie)
+
+
+def soft_cross_entropy(logits, target_probs, temperature=1.0):
+    """Multiclass distillation loss −Σ_k p_k ln softmax(z/T)_k, per example (last axis = classes).
+
+    No T² factor is applied (Hinton et al. multiply by T² to keep gradient scale; do it at the call site).
+    """
+    log_q = jax.nn.log_softmax(logits / temperature, axis=-1)
+    return -jnp.sum(target_probs * log_q, axis=-1)

@@ -1,0 +1,195 @@
+"""The compiled program of one chunk: every run of every block trained in one ``lax.scan``.
+
+Per step and per block (runs of one dataset and width, weights stacked as (R, m, d)) the work is
+the two-layer network's forward and hidden-layer gradient from :mod:`kd_theory.nets` — two matrix
+products and a gate — and the residual σ(f) − t from :mod:`kd_theory.losses`, which serves hard
+(t = (1+y)/2) and soft (t = p) runs alike. Nothing is padded to a larger width.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kd_theory import losses, nets
+from kd_theory.sweep.plan import Chunk, EngineOptions, Run, Task
+
+METRICS = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "train_acc",
+           "test_loss", "test_error", "test_acc", "max_move_B")
+_PROGRESS_TICKS = 20
+
+
+def run_key(seed_root, seed: int):
+    """The PRNG key of student seed ``seed``: fold_in(PRNGKey(base_seed), seed). Hard and soft runs
+    with the same seed share their initialisation (a paired comparison)."""
+    return jax.random.fold_in(seed_root, seed)
+
+
+def _block_step(X, y, params, W0, target, lr, radius, train_output_layer):
+    H = nets.pre_activations(params["W"], X)                  # (n, R, m)
+    coef = nets.output_coefficients(params["a"])              # (R, m)
+    f = nets.output_from_pre_activations(H, coef)             # (n, R)
+    loss = jnp.mean(losses.binary_kl(f, target), axis=0)      # (R,)
+    err = losses.error_rate(f, y[:, None])
+    residual = losses.logit_residual(f, target)
+    W = params["W"] - lr[:, None, None] * nets.hidden_layer_gradient(H, coef, residual, X)
+    a = params["a"]
+    if train_output_layer:
+        a = a - lr[:, None] * nets.output_layer_gradient(H, residual)
+    return {"W": nets.project_to_balls(W, W0, radius), "a": a}, loss, err
+
+
+def _evaluate(data, params, W0, target, sums, steps):
+    Xtr, ytr, Xte, yte = data
+    f = nets.apply(params, Xtr)
+    f_test = nets.apply(params, Xte)
+    train_err = losses.error_rate(f, ytr[:, None])
+    test_err = losses.error_rate(f_test, yte[:, None])
+    width = params["W"].shape[-2]
+    move = jnp.max(jnp.linalg.norm(params["W"] - W0, axis=-1), axis=-1) * math.sqrt(width)
+    return {"avg_train_loss": sums[0] / steps, "avg_train_error": sums[1] / steps,
+            "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=0),
+            "final_train_error": train_err, "train_acc": 1.0 - train_err,
+            "test_loss": jnp.mean(losses.logistic(f_test, yte[:, None]), axis=0),
+            "test_error": test_err, "test_acc": 1.0 - test_err, "max_move_B": move}
+
+
+def make_program(structure: tuple, options: EngineOptions, progress=None):
+    """The pure function of one chunk. ``structure`` is ((dataset, width, R), ...) per block.
+
+    Arguments: ``data[ds] = (X_train, y_train, X_test, y_test)`` and per block
+    ``(keys (R, 2), targets (n, R), lr (R,), radius (R,))`` with radius = B/√m (inf: no projection).
+    Returns per checkpoint, per block, a dict of (R,) metric arrays.
+    """
+    dtype = jnp.dtype(options.dtype)
+    total = max(options.steps)
+    tick = max(1, math.ceil(total / _PROGRESS_TICKS))
+
+    def program(data, blocks):
+        params, W0 = [], []
+        for (ds, width, _), (keys, *_rest) in zip(structure, blocks):
+            dim = data[ds][0].shape[1]
+            p = jax.vmap(lambda k: nets.init(k, width, dim, options.init, dtype))(keys)
+            params.append(p)
+            W0.append(p["W"])
+        checkpoints = jnp.asarray(options.steps)
+
+        def evaluate(ps, sums, T):
+            return [_evaluate(data[ds], p, w0, b[1], s, T)
+                    for (ds, _, _), p, w0, b, s in zip(structure, ps, W0, blocks, sums)]
+
+        def step(carry, t):
+            ps, sums, outputs = carry
+            new_ps, new_sums = [], []
+            for (ds, _, _), p, w0, (_, target, lr, radius), s in zip(structure, ps, W0, blocks, sums):
+                X, y = data[ds][0], data[ds][1]
+                p, loss, err = _block_step(X, y, p, w0, target, lr, radius, options.train_output_layer)
+                new_ps.append(p)
+                new_sums.append((s[0] + loss, s[1] + err))
+            done = t + 1
+            # One scan body for the whole run: metrics are written into slot k when step t + 1 is
+            # checkpoint k (a cond, so the test-set forward runs only there).
+            slot = jnp.searchsorted(checkpoints, done)
+            is_checkpoint = jnp.any(checkpoints == done)
+            outputs = jax.lax.cond(
+                is_checkpoint,
+                lambda o: jax.tree.map(lambda buf, new: buf.at[slot].set(new), o,
+                                       evaluate(new_ps, new_sums, done.astype(dtype))),
+                lambda o: o, outputs)
+            if progress is not None:
+                jax.lax.cond(done % tick == 0, lambda: jax.debug.callback(progress, done), lambda: None)
+            return (new_ps, new_sums, outputs), None
+
+        sums = [(jnp.zeros(b[0].shape[0], dtype), jnp.zeros(b[0].shape[0], dtype)) for b in blocks]
+        template = jax.eval_shape(lambda: evaluate(params, sums, jnp.asarray(1, dtype)))
+        outputs = jax.tree.map(lambda a: jnp.zeros((len(options.steps),) + a.shape, a.dtype), template)
+        (_, _, outputs), _ = jax.lax.scan(step, (params, sums, outputs), jnp.arange(total))
+        # per checkpoint, per block, a dict of (R,) arrays
+        return [jax.tree.map(lambda buf: buf[k], outputs) for k in range(len(options.steps))]
+
+    return program
+
+
+def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options: EngineOptions,
+                 pad_to: int = 1):
+    """Host arrays of one chunk; each block's run axis padded to a multiple of ``pad_to`` (the device
+    count) by repeating its last run, whose copies are dropped from the results."""
+    dtype = np.dtype(options.dtype)
+    root = jax.random.PRNGKey(options.base_seed)
+    data = {}
+    for ds in sorted({b.dataset for b in chunk.blocks}):
+        t = tasks[ds]
+        data[ds] = tuple(np.asarray(a, dtype) for a in (t.X_train, t.y_train, t.X_test, t.y_test))
+    structure, blocks = [], []
+    for block in chunk.blocks:
+        idx = list(block.runs)
+        idx += [idx[-1]] * (-len(idx) % pad_to)
+        block_runs = [runs[i] for i in idx]
+        keys = jax.vmap(run_key, (None, 0))(root, jnp.array([r.seed for r in block_runs]))
+        keys = np.asarray(jax.random.key_data(keys) if _typed(keys) else keys)
+        targets = np.stack([np.asarray(tasks[block.dataset].targets[r.target], dtype) for r in block_runs], axis=1)
+        lr = np.array([r.lr for r in block_runs], dtype)
+        radius = np.array([np.inf if r.B is None else r.B / math.sqrt(block.width) for r in block_runs], dtype)
+        structure.append((block.dataset, block.width, len(idx)))
+        blocks.append((keys, targets, lr, radius))
+    return tuple(structure), data, blocks
+
+
+def _typed(key) -> bool:
+    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+
+
+class ProgramCache:
+    """Compiled chunk programs by structure (chunks of the same shapes share one compile)."""
+
+    def __init__(self):
+        self._compiled = {}
+        self.compile_s = 0.0
+
+    def get(self, structure, options, data, blocks, progress=None):
+        key = (structure, options, tuple((k, tuple(a.shape for a in v)) for k, v in sorted(data.items())))
+        if key not in self._compiled:
+            t0 = time.perf_counter()
+            fn = jax.jit(make_program(structure, options, progress))
+            self._compiled[key] = fn.lower(data, blocks).compile()
+            self.compile_s += time.perf_counter() - t0
+        return self._compiled[key]
+
+
+def shard_inputs(data, blocks, devices):
+    """Replicate the data and split every block's run axis across ``devices`` (jax.sharding)."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    mesh = Mesh(np.asarray(devices), ("runs",))
+    rep = NamedSharding(mesh, P())
+    data = {k: tuple(jax.device_put(a, rep) for a in v) for k, v in data.items()}
+    specs = (P("runs", None), P(None, "runs"), P("runs"), P("runs"))
+    blocks = [tuple(jax.device_put(a, NamedSharding(mesh, s)) for a, s in zip(b, specs)) for b in blocks]
+    return data, blocks
+
+
+_CACHE = ProgramCache()
+
+
+def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options: EngineOptions,
+                  devices=None, cache: ProgramCache | None = None, progress=None):
+    """Compile (or reuse) and run one chunk; returns {run index: [row per checkpoint]}."""
+    cache = _CACHE if cache is None else cache
+    devices = list(jax.local_devices() if devices is None else devices)
+    structure, data, blocks = chunk_inputs(chunk, runs, tasks, options, pad_to=len(devices))
+    if len(devices) > 1:
+        data, blocks = shard_inputs(data, blocks, devices)
+    compiled = cache.get(structure, options, data, blocks, progress)
+    outputs = jax.device_get(compiled(data, blocks))
+    results: dict[int, list[dict]] = {}
+    for T, per_block in zip(options.steps, outputs):
+        for block, metrics in zip(chunk.blocks, per_block):
+            for r, run_index in enumerate(block.runs):
+                row = {"steps": T, **{m: float(metrics[m][r]) for m in METRICS}}
+                row["finite"] = bool(np.isfinite(row["avg_train_loss"]) and np.isfinite(row["final_train_loss"]))
+                results.setdefault(run_index, []).append(row)
+    return results

@@ -1,0 +1,109 @@
+"""Training of one two-layer network, written as pure functions over ``lax.scan``.
+
+* :func:`projected_gradient_descent` — the paper's algorithm: full-batch GD with constant step η,
+  then each neuron projected back onto ‖W_j − W_j(0)‖ ≤ B/√m. ``B=None`` is plain GD. It returns the
+  quantities the theorems bound: the iteration-averaged training loss and error
+  (1/T) Σ_{t<T} R(W(t)).
+* :func:`train_with_optax` — any optax optimiser (SGD, Adam, ...) with optional minibatches, for
+  teachers and for experiments outside the theory.
+
+Gradients here come from ``jax.grad`` (any loss, any trainable subset); the sweep engine uses the
+hand-written gradient of :mod:`kd_theory.nets` and is tested against this module.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from kd_theory import losses, nets
+
+
+class TrainMetrics(NamedTuple):
+    avg_train_loss: jax.Array     # (1/T) Σ_{t<T} R(W(t))
+    avg_train_error: jax.Array    # (1/T) Σ_{t<T} error(W(t))
+    final_train_loss: jax.Array   # R(W(T))
+    final_train_error: jax.Array  # error(W(T))
+    loss_curve: jax.Array         # R(W(t)), t = 0..T-1
+
+
+def mean_loss(params, X, target, loss_fn=losses.binary_kl):
+    """R(W) = (1/n) Σ_i ℓ(f(x_i; W), t_i); with the default ℓ = KL this is the logistic loss for
+    t = (1 + y)/2 ∈ {0, 1} and the soft-label KL loss for t = p."""
+    return jnp.mean(loss_fn(nets.apply(params, X), target))
+
+
+def projected_gradient_descent(params, X, y, target, *, lr: float, steps: int, B: float | None = None,
+                               train_output_layer: bool = False, loss_fn: Callable = losses.binary_kl):
+    """Full-batch projected GD for ``steps`` steps; returns (final params, :class:`TrainMetrics`).
+
+        W(t+1) = Π_B( W(t) − η ∇_W R(W(t)) ),  Π_B: each row into ‖W_j − W_j(0)‖ ≤ B/√m.
+
+    ``target`` is the per-example target t (hard: (1+y)/2, soft: the teacher's p); ``y`` (±1) is only
+    used for the 0-1 error. Compiled once per shape, step count and loss.
+    """
+    return _projected_gradient_descent(params, X, y, target, lr, jnp.inf if B is None else B, steps,
+                                       train_output_layer, loss_fn)
+
+
+@functools.partial(jax.jit, static_argnums=(6, 7, 8))
+def _projected_gradient_descent(params, X, y, target, lr, B, steps, train_output_layer, loss_fn):
+    W0 = params["W"]
+    radius = nets.projection_radius(B, W0.shape[0])
+    trainable = ("W", "a") if train_output_layer else ("W",)
+
+    def step(p, _):
+        loss, grads = jax.value_and_grad(mean_loss)(p, X, target, loss_fn)
+        err = losses.error_rate(nets.apply(p, X), y)
+        p = {k: (v - lr * grads[k] if k in trainable else v) for k, v in p.items()}
+        p = dict(p, W=nets.project_to_balls(p["W"], W0, radius))
+        return p, (loss, err)
+
+    final, (loss_t, err_t) = jax.lax.scan(step, params, None, length=steps)
+    f = nets.apply(final, X)
+    return final, TrainMetrics(jnp.mean(loss_t), jnp.mean(err_t), jnp.mean(loss_fn(f, target)),
+                               losses.error_rate(f, y), loss_t)
+
+
+def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
+    """Optimiser by name: ``sgd`` or ``adam``."""
+    if learning_rate <= 0:
+        raise ValueError(f"learning rate must be > 0; got {learning_rate}")
+    if name == "sgd":
+        return optax.sgd(learning_rate)
+    if name == "adam":
+        return optax.adam(learning_rate)
+    raise ValueError(f"unknown optimizer {name!r}; allowed: sgd, adam")
+
+
+def train_with_optax(params, X, target, optimizer: optax.GradientTransformation, *, steps: int, key=None,
+                     batch_size: int | None = None, train_output_layer: bool = True,
+                     loss_fn: Callable = losses.binary_kl):
+    """Train with an optax optimiser; each step uses a random minibatch of ``batch_size`` examples
+    (full batch when None). Returns (final params, per-step minibatch loss)."""
+    n = X.shape[0]
+    if batch_size is not None and not 0 < batch_size <= n:
+        raise ValueError(f"batch_size must be in 1..{n}; got {batch_size}")
+    frozen = {} if train_output_layer else {"a": params["a"]}
+    trainable = {k: v for k, v in params.items() if k not in frozen}
+    key = jax.random.PRNGKey(0) if key is None else key
+
+    def loss_of(tp, Xb, tb):
+        return mean_loss({**tp, **frozen}, Xb, tb, loss_fn)
+
+    def step(carry, step_key):
+        tp, opt_state = carry
+        if batch_size is None:
+            Xb, tb = X, target
+        else:
+            idx = jax.random.choice(step_key, n, (batch_size,), replace=False)
+            Xb, tb = X[idx], target[idx]
+        loss, grads = jax.value_and_grad(loss_of)(tp, Xb, tb)
+        updates, opt_state = optimizer.update(grads, opt_state, tp)
+        return (optax.apply_updates(tp, updates), opt_state), loss
+
+    (tp, _), loss_t = jax.lax.scan(step, (trainable, optimizer.init(trainable)), jax.random.split(key, steps))
+    return {**tp, **frozen}, loss_t

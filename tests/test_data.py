@@ -1,0 +1,109 @@
+"""Data sets: the digits tasks, the IDX loader on files written here, the synthetic families."""
+import gzip
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from kd_theory import data
+
+
+def test_digits_tasks():
+    full = data.digits_task("full")
+    reduced = data.digits_task("reduced")
+    assert full.X_train.shape == (1437, 64) and full.X_test.shape == (360, 64)
+    for ds in (full, reduced):
+        for X in (ds.X_train, ds.X_test):
+            np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+        assert set(np.unique(ds.y_train)) == {-1.0, 1.0}
+    # the reduced set drops exactly the images of 1, 4, 7, 9 (about 40% of the data)
+    from sklearn.datasets import load_digits
+    target = load_digits().target
+    assert len(reduced.y_train) + len(reduced.y_test) == int(np.sum(~np.isin(target, [1, 4, 7, 9])))
+    # the split is fixed by split_seed
+    again = data.digits_task("full")
+    np.testing.assert_array_equal(again.X_train, full.X_train)
+    other = data.digits_task("full", split_seed=1)
+    assert not np.array_equal(other.X_train, full.X_train)
+    with pytest.raises(ValueError, match="variant"):
+        data.digits_task("half")
+
+
+def _write_idx(path, array, gz=False, magic=None):
+    array = np.asarray(array, np.uint8)
+    header = magic if magic is not None else bytes([0, 0, 8, array.ndim])
+    raw = header + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    with (gzip.open if gz else open)(path, "wb") as fh:
+        fh.write(raw)
+
+
+def _write_mnist(directory, n_train=40, n_test=20, gz=False, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28)), "train_labels": np.arange(n_train) % 10,
+              "test_images": rng.integers(0, 256, (n_test, 28, 28)), "test_labels": np.arange(n_test) % 10}
+    for key, stem in data.MNIST_FILES.items():
+        _write_idx(os.path.join(directory, stem + (".gz" if gz else "")), arrays[key], gz)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_loader_round_trip(tmp_path, gz):
+    arrays = _write_mnist(str(tmp_path), gz=gz)
+    tri, trl, tei, tel = data.load_mnist_idx(str(tmp_path))
+    np.testing.assert_array_equal(tri, arrays["train_images"])
+    np.testing.assert_array_equal(tel, arrays["test_labels"])
+    task = data.mnist_task(str(tmp_path), "reduced")
+    assert task.X_train.shape == (24, 784)  # 40 labels 0..9 cycling, minus 1, 4, 7, 9
+    np.testing.assert_allclose(np.linalg.norm(task.X_train, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(task.y_test, np.where(np.array([0, 2, 3, 5, 6, 8] * 4)[:12] > 4, 1.0, -1.0))
+
+
+def test_idx_loader_errors(tmp_path):
+    d = str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.load_mnist_idx(os.path.join(d, "nowhere"))
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        data.load_mnist_idx(d)
+    _write_mnist(d)
+    path = os.path.join(d, "train-labels-idx1-ubyte")
+    _write_idx(path, np.arange(39) % 10)  # one label short
+    with pytest.raises(ValueError, match="40 images but 39 labels"):
+        data.load_mnist_idx(d)
+    _write_idx(path, np.arange(40) % 10, magic=b"\x12\x34\x08\x01")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.load_mnist_idx(d)
+    with open(path, "wb") as fh:  # truncated
+        fh.write(bytes([0, 0, 8, 1]) + struct.pack(">I", 40) + bytes(10))
+    with pytest.raises(ValueError, match="40 bytes.*10 bytes"):
+        data.load_mnist_idx(d)
+    with open(path + ".gz", "wb") as fh:
+        fh.write(b"not gzip at all")
+    os.unlink(path)
+    with pytest.raises(ValueError, match="gzip"):
+        data.load_mnist_idx(d)
+
+
+def test_noisy_xor():
+    ds = data.noisy_xor(8, n_train=300, n_test=50, seed=3)
+    np.testing.assert_allclose(np.linalg.norm(ds.X_train, axis=1), 1.0, rtol=1e-6)
+    on_first = np.abs(ds.X_train[:, 0]) > 0
+    np.testing.assert_array_equal(ds.y_train, np.where(on_first, 1.0, -1.0))
+    assert np.all((ds.X_train[:, 0] == 0) | (ds.X_train[:, 1] == 0))
+    with pytest.raises(ValueError, match="d=2"):
+        data.noisy_xor(2)
+
+
+def test_separable_with_margin():
+    ds = data.separable_with_margin(5, 0.3, n_train=200, n_test=100, seed=1)
+    u = np.asarray(ds.info["direction"])
+    for X, y in ((ds.X_train, ds.y_train), (ds.X_test, ds.y_test)):
+        assert np.min(y * (X @ u)) >= 0.3 - 1e-6
+    assert len(ds.y_train) == 200 and len(ds.y_test) == 100
+
+
+def test_normalise_rows_errors():
+    with pytest.raises(ValueError, match=r"rows \[1\] have zero norm"):
+        data.normalise_rows(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        data.normalise_rows(np.array([[1.0, np.nan]]))

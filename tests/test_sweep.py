@@ -1,0 +1,184 @@
+"""The sweep engine: equal to the same runs done one by one, chunked, resumed, sharded, farmed out."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from kd_theory import data, losses, nets, sweep, train
+from tests.conftest import PYTHON, REPO
+from tests.sweep_script import small_problem
+
+CHECKED = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "test_acc", "test_loss")
+
+
+def _two_tasks():
+    tasks = {}
+    for name, (d, n) in {"a": (5, 90), "b": (5, 60)}.items():
+        ds = data.sphere_xor(d, n_train=n, n_test=40, label_noise=0.05, seed=len(name) + n)
+        p = 1 / (1 + np.exp(-4 * ds.X_train[:, 0] * ds.X_train[:, 1] * d))
+        tasks[name] = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test,
+                                 {"hard": np.asarray(losses.hard_target(ds.y_train)), "soft": p})
+    return tasks
+
+
+def _one_by_one(run, task, options):
+    """The same run with the reference trainer (autodiff, one network)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(options.base_seed), run.seed)
+    p0 = nets.init(key, run.width, task.X_train.shape[1], options.init)
+    rows = []
+    for T in options.steps:
+        final, m = train.projected_gradient_descent(
+            p0, task.X_train, task.y_train, task.targets[run.target], lr=run.lr, steps=T, B=run.B,
+            train_output_layer=options.train_output_layer)
+        f_test = nets.apply(final, task.X_test)
+        rows.append({"avg_train_loss": m.avg_train_loss, "avg_train_error": m.avg_train_error,
+                     "final_train_loss": m.final_train_loss, "final_train_error": m.final_train_error,
+                     "test_acc": losses.accuracy(f_test, task.y_test),
+                     "test_loss": np.mean(losses.logistic(f_test, task.y_test))})
+    return rows
+
+
+def _assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
+    """Losses to ``atol``; 0-1 metrics to within one flipped indicator. Programs of different shapes
+    round differently, so a point whose output is at rounding level can land on either side of zero
+    at one step: a 0-1 metric then moves by exactly 1/n (or 1/(n T) for an iteration average)."""
+    assert len(rows) == len(expected_rows)
+    for got, want in zip(rows, expected_rows):
+        task = tasks[got["dataset"]]
+        n, n_test, T = len(task.y_train), len(task.y_test), got["steps"]
+        one_flip = {"avg_train_error": 1 / (n * T), "final_train_error": 1 / n, "test_acc": 1 / n_test}
+        for k in CHECKED:
+            tol = one_flip.get(k, 0.0) + atol
+            np.testing.assert_allclose(got[k], want[k], rtol=0 if k in one_flip else 1e-5, atol=tol,
+                                       err_msg=f"{k} of {got}")
+
+
+@pytest.mark.parametrize("init,train_output_layer", [("symmetric", False), ("standard", True)])
+def test_engine_equals_runs_one_by_one(init, train_output_layer):
+    tasks = _two_tasks()
+    runs = sweep.grid(dataset=["a", "b"], width=[4, 10], target=["hard", "soft"], seed=[0, 3],
+                      lr=[0.5, 3.0], B=[None, 0.7])
+    options = sweep.EngineOptions(steps=(7, 25), init=init, train_output_layer=train_output_layer, base_seed=5)
+    result = sweep.run_sweep(runs, tasks, options, progress=False)
+    assert len(result.rows) == 2 * len(runs)
+    by_run = {}
+    for row in result.rows:
+        by_run.setdefault((row["dataset"], row["width"], row["target"], row["seed"], row["lr"], row["B"]), []).append(row)
+    for run in runs[::3]:  # a third of the grid, every axis value represented
+        rows = by_run[(run.dataset, run.width, run.target, run.seed, run.lr, run.B)]
+        assert [r["steps"] for r in rows] == [7, 25]
+        _assert_rows_close(rows, _one_by_one(run, tasks[run.dataset], options), tasks)
+
+
+def test_chunking_does_not_change_results():
+    tasks, runs = small_problem(n_seeds=2)
+    options = sweep.EngineOptions(steps=(15,))
+    whole = sweep.run_sweep(runs, tasks, options, progress=False)
+    budget = 16 * sweep.bytes_per_run(16, 120, 60, 6) / 2**30
+    chunked = sweep.run_sweep(runs, tasks, options, memory_budget_gb=budget, progress=False)
+    assert whole.n_chunks == 1 and chunked.n_chunks >= 2
+    _assert_rows_close(chunked.rows, whole.rows, tasks, atol=1e-6)
+
+
+def test_bad_grids_are_clear_errors():
+    tasks, runs = small_problem(n_seeds=1)
+    with pytest.raises(ValueError, match="zero runs"):
+        sweep.run_sweep([], tasks, progress=False)
+    with pytest.raises(MemoryError, match=r"one run of width 4 .* needs about .* GiB"):
+        sweep.run_sweep(runs, tasks, memory_budget_gb=1e-6, progress=False)
+    with pytest.raises(ValueError, match="even widths"):
+        sweep.run_sweep(sweep.grid(dataset=["xor"], width=[5], target=["hard"], seed=[0]), tasks, progress=False)
+    with pytest.raises(ValueError, match="lr=-1"):
+        sweep.run_sweep(sweep.grid(dataset=["xor"], width=[4], target=["hard"], seed=[0], lr=[-1]), tasks,
+                        progress=False)
+    with pytest.raises(ValueError, match="no target 'teacher'"):
+        sweep.run_sweep(sweep.grid(dataset=["xor"], width=[4], target=["teacher"], seed=[0]), tasks, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(0,)), progress=False)
+
+
+def test_nonfinite_runs_are_flagged():
+    tasks, _ = small_problem(n_seeds=1)
+    runs = sweep.grid(dataset=["xor"], width=[4], target=["hard"], seed=[0], lr=[1.0, 1e38])
+    rows = sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(30,)), progress=False).rows
+    assert [r["finite"] for r in rows] == [True, False]
+
+
+def test_resume_in_process(tmp_path):
+    tasks, runs = small_problem(n_seeds=2)
+    options = sweep.EngineOptions(steps=(10,))
+    first = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), progress=False)
+    again = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), progress=False)
+    assert again.n_resumed_runs == len(runs) and again.n_chunks == 0
+    assert again.rows == first.rows
+    # a changed option is a different run: nothing is reused
+    other = sweep.run_sweep(runs[:4], tasks, sweep.EngineOptions(steps=(11,)), out_dir=str(tmp_path), progress=False)
+    assert other.n_resumed_runs == 0
+
+
+def _reference():
+    tasks, runs = small_problem()
+    return sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(20, 60)), progress=False).rows, tasks
+
+
+def test_killed_sweep_resumes_to_the_same_results(tmp_path):
+    out = str(tmp_path)
+    chunk_dir = os.path.join(out, "chunks")
+    proc = subprocess.Popen([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), out, "slow"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isdir(chunk_dir) and len(os.listdir(chunk_dir)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep finished before it could be killed: " + proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = [f for f in os.listdir(chunk_dir) if f.startswith("chunk-")]
+    assert finished and not os.path.exists(os.path.join(out, "rows.json"))
+    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), out, "slow"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming:" in done.stderr
+    with open(os.path.join(out, "rows.json")) as fh:
+        rows = json.load(fh)
+    _assert_rows_close(rows, *_reference(), atol=1e-6)
+
+
+def test_sharded_over_four_devices_equals_one_device(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), str(tmp_path), "devices"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(tmp_path / "rows.json") as fh:
+        sharded = json.load(fh)
+    with open(tmp_path / "rows_single.json") as fh:
+        single = json.load(fh)
+    reference, tasks = _reference()
+    _assert_rows_close(sharded, single, tasks, atol=1e-6)
+    _assert_rows_close(sharded, reference, tasks, atol=1e-6)
+
+
+def test_submitit_local_executor(tmp_path):
+    pytest.importorskip("submitit")
+    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), str(tmp_path), "submitit"],
+                          cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(tmp_path / "rows.json") as fh:
+        rows = json.load(fh)
+    _assert_rows_close(rows, *_reference(), atol=1e-6)
+    assert len(os.listdir(tmp_path / "chunks")) > 1
+
+
+def test_missing_submitit_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    with pytest.raises(ImportError, match="pip install submitit"):
+        sweep.make_executor("slurm", "/tmp")
+    with pytest.raises(ValueError, match="unknown executor 'ray'"):
+        sweep.make_executor("ray")

@@ -1,0 +1,83 @@
+"""Projected GD and the optax trainer."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from kd_theory import data, losses, nets, teachers, train
+
+
+@pytest.fixture(scope="module")
+def xor():
+    ds = data.noisy_xor(6, n_train=200, n_test=100, seed=0)
+    return jnp.asarray(ds.X_train), jnp.asarray(ds.y_train)
+
+
+def test_projected_gd_stays_in_the_balls(xor):
+    X, y = xor
+    m, B = 16, 0.5
+    p0 = nets.symmetric_init(jax.random.PRNGKey(0), m, X.shape[1])
+    final, metrics = train.projected_gradient_descent(p0, X, y, losses.hard_target(y), lr=5.0, steps=200, B=B)
+    dist = jnp.linalg.norm(final["W"] - p0["W"], axis=1)
+    assert float(jnp.max(dist)) <= B / np.sqrt(m) * (1 + 1e-5)
+    assert float(jnp.max(dist)) >= 0.99 * B / np.sqrt(m)  # the constraint is active at this step size
+    np.testing.assert_array_equal(final["a"], p0["a"])     # output layer fixed by default
+
+
+def test_iteration_average_is_the_mean_of_the_loss_curve(xor):
+    X, y = xor
+    p0 = nets.symmetric_init(jax.random.PRNGKey(1), 32, X.shape[1])
+    _, m = train.projected_gradient_descent(p0, X, y, losses.hard_target(y), lr=1.0, steps=50)
+    assert m.loss_curve.shape == (50,)
+    np.testing.assert_allclose(m.loss_curve[0], np.log(2.0), rtol=1e-6)  # f = 0 at init
+    np.testing.assert_allclose(m.avg_train_loss, jnp.mean(m.loss_curve), rtol=1e-6)
+    assert float(m.final_train_loss) < float(m.loss_curve[0])
+    assert bool(jnp.all(jnp.diff(m.loss_curve) <= 1e-6))  # small step: monotone decrease
+
+
+def test_soft_training_approaches_its_teacher(xor):
+    X, y = xor
+    p = jax.nn.sigmoid(2.0 * y * (0.5 + jnp.abs(X[:, 0])))
+    p0 = nets.symmetric_init(jax.random.PRNGKey(2), 256, X.shape[1])
+    _, m = train.projected_gradient_descent(p0, X, y, p, lr=4.0, steps=400)
+    assert float(m.final_train_loss) < 0.25 * float(losses.binary_kl(jnp.zeros_like(p), p).mean())
+
+
+def test_trainable_output_layer_moves(xor):
+    X, y = xor
+    p0 = nets.standard_init(jax.random.PRNGKey(3), 8, X.shape[1])
+    final, _ = train.projected_gradient_descent(p0, X, y, losses.hard_target(y), lr=1.0, steps=5,
+                                                train_output_layer=True)
+    assert float(jnp.max(jnp.abs(final["a"] - p0["a"]))) > 0
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_optax_training_reduces_the_loss(xor, batch_size):
+    X, y = xor
+    p0 = nets.symmetric_init(jax.random.PRNGKey(4), 64, X.shape[1])
+    _, loss_t = train.train_with_optax(p0, X, losses.hard_target(y), optax.adam(0.01), steps=300,
+                                       key=jax.random.PRNGKey(5), batch_size=batch_size)
+    assert float(jnp.mean(loss_t[-20:])) < 0.8 * float(loss_t[0])
+
+
+def test_bad_optimizer_and_batch_size():
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train.make_optimizer("lbfgs", 0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        train.make_optimizer("sgd", 0.0)
+    X = jnp.ones((10, 3))
+    p0 = nets.symmetric_init(jax.random.PRNGKey(0), 4, 3)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.train_with_optax(p0, X, jnp.ones(10), optax.sgd(0.1), steps=2, batch_size=11)
+
+
+def test_wide_teacher_is_accurate_on_digits():
+    ds = data.digits_task("full")
+    params = teachers.train_network_teacher(jax.random.PRNGKey(0), ds.X_train, ds.y_train, steps=500)
+    acc = float(losses.accuracy(nets.apply(params, ds.X_test), ds.y_test))
+    assert acc > 0.95
+    p = teachers.soft_labels(nets.apply(params, ds.X_train), temperature=4.0)
+    assert float(p.min()) > 0 and float(p.max()) < 1
+    with pytest.raises(ValueError, match="temperature"):
+        teachers.soft_labels(jnp.zeros(3), 0.0)
