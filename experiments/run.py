@@ -50,9 +50,6 @@ def console_main(argv=None):
 
     flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
     flags.DEFINE_string("out", None, "Output directory (created if needed).")
-    config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, f"{name}.py"),
-                                    f"Experiment config; defaults in experiments/configs/{name}.py",
-                                    lock_config=True)
 
     def main(_):
         from kd_theory.results import OutputDir, environment_info
@@ -76,10 +73,20 @@ def console_main(argv=None):
         out.write_json("config.json", {"experiment": name, "config": config.to_dict(),
                                        "environment": environment_info(), "argv": argv})
 
-    try:
-        app.run(main, argv=argv)
-    except flags.Error as exc:  # unknown --config.key, bad value type
-        _fail(f"{exc}")
+    def parse(args):
+        # An unknown --config.key (ml_collections suggests the closest one) or a badly typed value
+        # surfaces either when the config flag is defined (it reads sys.argv) or when flags parse.
+        try:
+            config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, f"{name}.py"),
+                                            f"Experiment config; defaults in experiments/configs/{name}.py",
+                                            lock_config=True)
+            return flags.FLAGS(args)
+        except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as exc:
+            detail = str(exc).replace("\\'", "'").strip("'\"").replace("\\n", " ").replace("\n", " ")
+            _fail(f"bad command-line flag for --experiment={name}: {detail}\n"
+                  f"(the keys and defaults are in experiments/configs/{name}.py)")
+
+    app.run(main, argv=argv, flags_parser=parse)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,7 @@
+"""kd-theory: soft- vs hard-label training of two-layer ReLU networks and their NTK limit, in JAX.
+
+Modules, one concept each: ``nets`` (the network), ``losses``, ``train`` (projected GD, optax),
+``teachers``, ``data``, ``ntk`` (kernels, kernel predictors), ``margin`` (the certified margin γ),
+``sweep`` (whole grids as compiled programs), ``results`` (files and environment stamps).
+"""
+__version__ = "0.1.0"
