@@ -8,6 +8,7 @@ validates.
 from __future__ import annotations
 
 import importlib
+import re
 import os
 import sys
 
@@ -82,7 +83,7 @@ def console_main(argv=None):
                                             lock_config=True)
             return flags.FLAGS(args)
         except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as exc:
-            detail = str(exc).replace("\\'", "'").strip("'\"").replace("\\n", " ").replace("\n", " ")
+            detail = re.sub(r"\\?'", "", str(exc).replace("\\n", " ").replace("\n", " "))
             _fail(f"bad command-line flag for --experiment={name}: {detail}\n"
                   f"(the keys and defaults are in experiments/configs/{name}.py)")
 
