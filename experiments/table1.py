@@ -86,9 +86,15 @@ def build_grid(config, datasets: dict):
         for T in config.temperature:
             targets[soft_target_name(T)] = np.asarray(teachers.soft_labels(f_train, T))
         tasks[name] = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, targets)
+        # how soft the soft labels are: saturated teachers give p ∈ {0, 1}, i.e. hard labels again
+        softness = {f"{T:g}": float(np.mean(np.minimum(targets[soft_target_name(T)],
+                                                        1 - targets[soft_target_name(T)]) > 0.01))
+                    for T in config.temperature}
         teacher_rows.append({"dataset": name, "kind": config.teacher,
                              "test_acc": float(losses.accuracy(f_test, ds.y_test)),
                              "train_acc": float(losses.accuracy(f_train, ds.y_train)),
+                             "median_abs_logit": float(np.median(np.abs(f_train))),
+                             "fraction_soft_labels_in_0.01_0.99": softness,
                              "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
     labels = [("hard", None)] + [("soft", float(T)) for T in config.temperature]
     runs = [sweep.Run(name, int(m), "hard" if T is None else soft_target_name(T), s, float(lr),
@@ -183,12 +189,13 @@ def plot_table1(summary, teacher_rows, config, regime_label):
                              squeeze=False)
     teacher = {t["dataset"]: t["test_acc"] for t in teacher_rows}
     for ax, ds in zip(axes[0], config.datasets):
-        for label, color in (("hard", "tab:red"), ("soft", "tab:blue")):
-            pts = sorted((s["width"], s["test_acc_mean"], s["test_acc_std"]) for s in summary
+        for label, color, shift, marker in (("hard", "tab:red", -0.06, "s"), ("soft", "tab:blue", 0.06, "o")):
+            pts = sorted((s["width"], s["test_acc_mean"], s["test_acc_std"], s["n_seeds"]) for s in summary
                          if s["dataset"] == ds and s["label"] == label)
-            if pts:
-                w, mu, sd = map(np.asarray, zip(*pts))
-                ax.errorbar(w, 100 * mu, yerr=100 * sd, marker="o", capsize=4, color=color, label=f"{label} labels")
+            if pts:  # hard and soft drawn side by side so that equal values stay visible
+                w, mu, sd, n = map(np.asarray, zip(*pts))
+                ax.errorbar(w + shift, 100 * mu, yerr=100 * sd, marker=marker, capsize=4, color=color,
+                            label=f"{label} labels ({n.min()} seeds)")
         ax.axhline(100 * teacher[ds], ls="--", color="gray", label=f"teacher ({config.teacher_width} neurons)")
         ax.set_title(f"{ds}")
         ax.set_xlabel("student width m (neurons)")
@@ -232,7 +239,9 @@ def run(config, out):
     datasets = load_datasets(config)
     tasks, runs, teacher_rows = build_grid(config, datasets)
     for t in teacher_rows:
-        print(f"teacher on {t['dataset']}: test accuracy {100 * t['test_acc']:.2f}%", file=sys.stderr)
+        print(f"teacher on {t['dataset']}: test accuracy {100 * t['test_acc']:.2f}%, median |logit| "
+              f"{t['median_abs_logit']:.1f}, share of soft labels in (0.01, 0.99) by temperature: "
+              f"{t['fraction_soft_labels_in_0.01_0.99']}", file=sys.stderr)
     options = sweep.EngineOptions(steps=tuple(config.steps), init=config.init,
                                   train_output_layer=config.train_output_layer, dtype=config.dtype,
                                   base_seed=config.seed)

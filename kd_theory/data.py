@@ -20,6 +20,7 @@ import numpy as np
 
 DIGIT_VARIANTS = ("full", "reduced")
 REDUCED_REMOVED_DIGITS = (1, 4, 7, 9)
+XOR_CORNERS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)  # label +1, +1, −1, −1
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -165,12 +166,25 @@ def noisy_xor_points(n: int, dim: int, rng: np.random.Generator):
     """
     if dim < 3:
         raise ValueError(f"noisy 2-XOR needs dimension d ≥ 3; got d={dim}")
-    corners = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)
     which = rng.integers(0, 4, size=n)
     noise = rng.choice([-1.0, 1.0], size=(n, dim - 2))
-    X = np.concatenate([corners[which], noise], axis=1) / np.sqrt(dim - 1)
+    X = np.concatenate([XOR_CORNERS[which], noise], axis=1) / np.sqrt(dim - 1)
     y = np.where(which < 2, 1.0, -1.0)
     return X.astype(np.float32), y.astype(np.float32)
+
+
+def noisy_xor_support(dim: int):
+    """All 4 · 2^{d−2} points of noisy 2-XOR (the conventions of :func:`noisy_xor_points`).
+
+    The margin of this set is the population margin γ of the distribution (a sample has fewer
+    constraints, hence a larger margin).
+    """
+    if not 3 <= dim <= 16:
+        raise ValueError(f"noisy_xor_support: need 3 ≤ dim ≤ 16 (the support has 4·2^(d−2) points); got {dim}")
+    noise = 1.0 - 2.0 * ((np.arange(2 ** (dim - 2))[:, None] >> np.arange(dim - 2)) & 1)
+    X = np.concatenate([np.repeat(XOR_CORNERS, len(noise), axis=0), np.tile(noise, (4, 1))], axis=1)
+    y = np.repeat([1.0, 1.0, -1.0, -1.0], len(noise))
+    return (X / np.sqrt(dim - 1)).astype(np.float32), y.astype(np.float32)
 
 
 def noisy_xor(dim: int, n_train: int = 1000, n_test: int = 1000, seed: int = 0) -> Dataset:

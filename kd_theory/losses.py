@@ -49,14 +49,14 @@ TIE_TOLERANCE = 1e-6
 
 
 def error_rate(f, y, tie: float = TIE_TOLERANCE):
-    """0-1 error (1/n) Σ_i 1(y_i f_i ≤ 0); an output with |f_i| ≤ ``tie`` counts as zero, a mistake.
+    """0-1 error (1/n) Σ_i 1(y_i f_i ≤ 0) over the last axis; |f_i| ≤ ``tie`` counts as zero, a mistake.
 
     Why the tie band: at a symmetric initialisation f = 0 exactly in exact arithmetic, but a matrix
     product may round the two mirrored neurons' pre-activations differently (by one ulp, depending on
     where they sit in the product), leaving f ≈ ±1e-9 of random sign. The band makes the error at W(0)
     the paper's value (every point a mistake) whatever the layout; no trained output is that small.
     """
-    return jnp.mean(((y * f <= 0) | (jnp.abs(f) <= tie)).astype(f.dtype), axis=0)
+    return jnp.mean(((y * f <= 0) | (jnp.abs(f) <= tie)).astype(f.dtype), axis=-1)
 
 
 def accuracy(f, y, tie: float = TIE_TOLERANCE):

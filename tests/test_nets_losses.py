@@ -58,9 +58,9 @@ def test_stacked_networks_equal_single_networks():
     ps = [nets.standard_init(k, 8, X.shape[1]) for k in keys]
     stacked = {"W": jnp.stack([p["W"] for p in ps]), "a": jnp.stack([p["a"] for p in ps])}
     out = nets.apply(stacked, X)
-    assert out.shape == (X.shape[0], 3)
+    assert out.shape == (3, X.shape[0])
     for r, p in enumerate(ps):
-        np.testing.assert_allclose(out[:, r], nets.apply(p, X), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(out[r], nets.apply(p, X), rtol=1e-6, atol=1e-6)
 
 
 def test_hand_written_gradients_equal_autodiff(x64):

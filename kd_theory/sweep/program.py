@@ -31,11 +31,11 @@ def run_key(seed_root, seed: int):
 
 
 def _block_step(X, y, params, W0, target, lr, radius, train_output_layer):
-    H = nets.pre_activations(params["W"], X)                  # (n, R, m)
+    H = nets.pre_activations(params["W"], X)                  # (R, m, n)
     coef = nets.output_coefficients(params["a"])              # (R, m)
-    f = nets.output_from_pre_activations(H, coef)             # (n, R)
-    loss = jnp.mean(losses.binary_kl(f, target), axis=0)      # (R,)
-    err = losses.error_rate(f, y[:, None])
+    f = nets.output_from_pre_activations(H, coef)             # (R, n)
+    loss = jnp.mean(losses.binary_kl(f, target), axis=-1)     # (R,)
+    err = losses.error_rate(f, y)
     residual = losses.logit_residual(f, target)
     W = params["W"] - lr[:, None, None] * nets.hidden_layer_gradient(H, coef, residual, X)
     a = params["a"]
@@ -48,14 +48,14 @@ def _evaluate(data, params, W0, target, sums, steps):
     Xtr, ytr, Xte, yte = data
     f = nets.apply(params, Xtr)
     f_test = nets.apply(params, Xte)
-    train_err = losses.error_rate(f, ytr[:, None])
-    test_err = losses.error_rate(f_test, yte[:, None])
+    train_err = losses.error_rate(f, ytr)
+    test_err = losses.error_rate(f_test, yte)
     width = params["W"].shape[-2]
     move = jnp.max(jnp.linalg.norm(params["W"] - W0, axis=-1), axis=-1) * math.sqrt(width)
     return {"avg_train_loss": sums[0] / steps, "avg_train_error": sums[1] / steps,
-            "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=0),
+            "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=-1),
             "final_train_error": train_err, "train_acc": 1.0 - train_err,
-            "test_loss": jnp.mean(losses.logistic(f_test, yte[:, None]), axis=0),
+            "test_loss": jnp.mean(losses.logistic(f_test, yte), axis=-1),
             "test_error": test_err, "test_acc": 1.0 - test_err, "max_move_B": move}
 
 
@@ -63,7 +63,7 @@ def make_program(structure: tuple, options: EngineOptions, progress=None):
     """The pure function of one chunk. ``structure`` is ((dataset, width, R), ...) per block.
 
     Arguments: ``data[ds] = (X_train, y_train, X_test, y_test)`` and per block
-    ``(keys (R, 2), targets (n, R), lr (R,), radius (R,))`` with radius = B/√m (inf: no projection).
+    ``(keys (R, 2), targets (R, n), lr (R,), radius (R,))`` with radius = B/√m (inf: no projection).
     Returns per checkpoint, per block, a dict of (R,) metric arrays.
     """
     dtype = jnp.dtype(options.dtype)
@@ -132,7 +132,7 @@ def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options:
         block_runs = [runs[i] for i in idx]
         keys = jax.vmap(run_key, (None, 0))(root, jnp.array([r.seed for r in block_runs]))
         keys = np.asarray(jax.random.key_data(keys) if _typed(keys) else keys)
-        targets = np.stack([np.asarray(tasks[block.dataset].targets[r.target], dtype) for r in block_runs], axis=1)
+        targets = np.stack([np.asarray(tasks[block.dataset].targets[r.target], dtype) for r in block_runs])
         lr = np.array([r.lr for r in block_runs], dtype)
         radius = np.array([np.inf if r.B is None else r.B / math.sqrt(block.width) for r in block_runs], dtype)
         structure.append((block.dataset, block.width, len(idx)))
@@ -167,7 +167,7 @@ def shard_inputs(data, blocks, devices):
     mesh = Mesh(np.asarray(devices), ("runs",))
     rep = NamedSharding(mesh, P())
     data = {k: tuple(jax.device_put(a, rep) for a in v) for k, v in data.items()}
-    specs = (P("runs", None), P(None, "runs"), P("runs"), P("runs"))
+    specs = (P("runs", None), P("runs", None), P("runs"), P("runs"))
     blocks = [tuple(jax.device_put(a, NamedSharding(mesh, s)) for a, s in zip(b, specs)) for b in blocks]
     return data, blocks
 
