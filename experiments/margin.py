@@ -18,12 +18,12 @@ from kd_theory import data, margin
 from kd_theory.results import environment_info
 
 
-def _ints(text):
-    return [int(t) for t in str(text).split(",") if t.strip()]
+def _ints(values):
+    return [int(v) for v in values]
 
 
-def _names(text):
-    return [t.strip() for t in str(text).split(",") if t.strip()]
+def _names(values):
+    return [str(v) for v in values]
 
 
 def validate(config):
@@ -40,8 +40,8 @@ def validate(config):
         raise ValueError(f"config.digits_variants: unknown {bad}; allowed: {', '.join(data.DIGIT_VARIANTS)}")
     try:
         dims = _ints(config.xor_dims)
-    except ValueError:
-        raise ValueError(f"config.xor_dims must be comma-separated integers; got {config.xor_dims!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"config.xor_dims must be a tuple of integers; got {config.xor_dims!r}") from None
     if any(not 3 <= d <= 12 for d in dims):
         raise ValueError(f"config.xor_dims must lie in 3..12 (the support has 4·2^(d−2) points); got {dims}")
     if not dims and not _names(config.digits_variants):
@@ -129,7 +129,6 @@ def _figure(xor_rows, slope, digits_rows):
 
 def run(config, out):
     start = time.time()
-    out.write_json("config.json", {"config": config.to_dict(), "environment": environment_info()})
     root = jax.random.PRNGKey(int(config.seed))
     rows = []
     for i, variant in enumerate(_names(config.digits_variants)):

@@ -69,14 +69,11 @@ def pre_activations(W, X):
 def output_from_pre_activations(H, coef):
     """f_i = Σ_j c_j ReLU(H_ji); H of shape (..., m, n), coef (..., m) -> (..., n).
 
-    For even m the sum is taken over the pairs (j, j + m/2) first, so that a symmetric
-    initialisation gives f = 0 exactly, not just up to rounding (the 0-1 error at W(0) depends on it).
+    Written as a contraction (a batched matrix-vector product), which XLA runs several times faster
+    than a multiply followed by a reduction over m. At a symmetric initialisation the mirrored terms
+    cancel only up to rounding (|f| ~ 1e-7); :func:`kd_theory.losses.error_rate` treats that as zero.
     """
-    terms = jax.nn.relu(H) * coef[..., None]
-    m = H.shape[-2]
-    if m % 2 == 0:
-        terms = terms[..., : m // 2, :] + terms[..., m // 2:, :]
-    return jnp.sum(terms, axis=-2)
+    return jnp.einsum("...mn,...m->...n", jax.nn.relu(H), coef)
 
 
 def apply(params, X):

@@ -106,3 +106,23 @@ def test_mnist_end_to_end_on_small_idx_files(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert {t["n_train"] for t in results["teacher"]} == {200, 120}  # full, and reduced without 1, 4, 7, 9
+
+
+def test_margin_end_to_end(tmp_path):
+    out = tmp_path / "margin"
+    done = launch("--experiment=margin", f"--out={out}", "--config.digits_variants=('reduced',)",
+                  "--config.xor_dims=(3,4,5)", "--config.num_gates=512", "--config.xor_num_gates=512",
+                  "--config.fresh_gates=0", "--config.xor_symmetric_gates=1024", "--config.svm=False")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {"config.json", "results.json", "runs.csv", "margin.md", "margin.png"} <= set(os.listdir(out))
+    results = json.loads((out / "results.json").read_text())
+    assert results["experiment"] == "margin" and len(results["rows"]) == 4
+    for row in results["rows"]:
+        assert 0 < row["gamma_lower"] <= row["gamma_upper"] <= row["norm_bound"]
+    xor = [r for r in results["rows"] if r["family"] == "noisy_xor"]
+    assert xor[0]["gamma"] > xor[-1]["gamma"]  # γ falls with d
+
+
+def test_margin_bad_dims_are_refused(tmp_path):
+    done = launch("--experiment=margin", f"--out={tmp_path / 'out'}", "--config.xor_dims=(2,3)")
+    assert done.returncode != 0 and "xor_dims" in done.stderr and not (tmp_path / "out").exists()

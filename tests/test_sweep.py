@@ -59,12 +59,14 @@ def _assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
                                        err_msg=f"{k} of {got}")
 
 
-@pytest.mark.parametrize("init,train_output_layer", [("symmetric", False), ("standard", True)])
-def test_engine_equals_runs_one_by_one(init, train_output_layer):
+# slice_neurons=8 makes the engine step each block in slices of one or two runs (lax.map)
+@pytest.mark.parametrize("init,train_output_layer,slice_neurons", [("symmetric", False, 4096), ("standard", True, 8)])
+def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons):
     tasks = _two_tasks()
     runs = sweep.grid(dataset=["a", "b"], width=[4, 10], target=["hard", "soft"], seed=[0, 3],
                       lr=[0.5, 3.0], B=[None, 0.7])
-    options = sweep.EngineOptions(steps=(7, 25), init=init, train_output_layer=train_output_layer, base_seed=5)
+    options = sweep.EngineOptions(steps=(7, 25), init=init, train_output_layer=train_output_layer, base_seed=5,
+                                  slice_neurons=slice_neurons)
     result = sweep.run_sweep(runs, tasks, options, progress=False)
     assert len(result.rows) == 2 * len(runs)
     by_run = {}

@@ -17,9 +17,9 @@ def get_config():
     config.tol = 1e-3                  # stop when upper − lower ≤ tol · upper
     config.max_iters = 5000
     config.fresh_gates = 8192          # out-of-sample check of v* on fresh gates (0 = skip)
-    config.digits_variants = "full,reduced"  # Table-1 data sets ("" = none)
+    config.digits_variants = ("full", "reduced")  # Table-1 data sets (() = none)
     config.digits_split_seed = 0
-    config.xor_dims = "3,4,5,6,7,8,9,10"     # noisy 2-XOR over its whole support (4·2^(d−2) points)
+    config.xor_dims = (3, 4, 5, 6, 7, 8, 9, 10)  # noisy 2-XOR over its whole support (4·2^(d−2) points)
     config.xor_num_gates = 2048        # K for the certified XOR solves
     config.xor_symmetric_gates = 32768 # gates of the unbiased uniform-q estimate of the population γ
     config.svm = True                  # also the SVM bound γ₂ of the closed-form kernel

@@ -73,6 +73,7 @@ class EngineOptions:
     train_output_layer: bool = False
     dtype: str = "float32"
     base_seed: int = 0
+    slice_neurons: int = 4096  # runs of a block are stepped in slices of at most this many neurons
 
     def validate(self):
         steps = tuple(int(s) for s in self.steps)
@@ -80,6 +81,8 @@ class EngineOptions:
             raise ValueError(f"steps must be positive integers; got {self.steps}")
         if self.init not in nets.INIT_SCHEMES:
             raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(nets.INIT_SCHEMES)}")
+        if self.slice_neurons <= 0:
+            raise ValueError(f"slice_neurons must be positive; got {self.slice_neurons}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
         return dataclasses.replace(self, steps=tuple(sorted(set(steps))))

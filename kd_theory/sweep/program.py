@@ -31,6 +31,8 @@ def run_key(seed_root, seed: int):
 
 
 def _block_step(X, y, params, W0, target, lr, radius, train_output_layer):
+    """One projected GD step of R stacked runs; returns (params, loss (R,), error (R,)) where loss and
+    error are those of the parameters before the step."""
     H = nets.pre_activations(params["W"], X)                  # (R, m, n)
     coef = nets.output_coefficients(params["a"])              # (R, m)
     f = nets.output_from_pre_activations(H, coef)             # (R, n)
@@ -42,6 +44,32 @@ def _block_step(X, y, params, W0, target, lr, radius, train_output_layer):
     if train_output_layer:
         a = a - lr[:, None] * nets.output_layer_gradient(H, residual)
     return {"W": nets.project_to_balls(W, W0, radius), "a": a}, loss, err
+
+
+def _runs_per_slice(R: int, width: int, max_neurons: int) -> int:
+    """The largest divisor k of R with k·width ≤ max_neurons (at least 1)."""
+    k = max(1, min(R, max_neurons // width))
+    while R % k:
+        k -= 1
+    return k
+
+
+def _sliced_block_step(X, y, params, W0, target, lr, radius, train_output_layer, max_neurons):
+    """:func:`_block_step` over slices of k runs (k·m ≤ ``max_neurons``) one after another (lax.map).
+
+    Why: a step is memory-bound; per slice the (k, m, n) intermediates (H, gates, E) stay in cache
+    instead of streaming R·m·n floats through memory several times (≈ 1.8× on CPU, see BUILD_NOTES.md).
+    """
+    R, width = params["W"].shape[0], params["W"].shape[1]
+    k = _runs_per_slice(R, width, max_neurons)
+    if k == R:
+        return _block_step(X, y, params, W0, target, lr, radius, train_output_layer)
+    split = lambda a: a.reshape((R // k, k) + a.shape[1:])
+    args = jax.tree.map(split, (params, W0, target, lr, radius))
+    step = lambda a: _block_step(X, y, *a, train_output_layer)
+    p, loss, err = jax.lax.map(step, args)
+    merge = lambda a: a.reshape((R,) + a.shape[2:])
+    return jax.tree.map(merge, p), merge(loss), merge(err)
 
 
 def _evaluate(data, params, W0, target, sums, steps):
@@ -88,7 +116,8 @@ def make_program(structure: tuple, options: EngineOptions, progress=None):
             new_ps, new_sums = [], []
             for (ds, _, _), p, w0, (_, target, lr, radius), s in zip(structure, ps, W0, blocks, sums):
                 X, y = data[ds][0], data[ds][1]
-                p, loss, err = _block_step(X, y, p, w0, target, lr, radius, options.train_output_layer)
+                p, loss, err = _sliced_block_step(X, y, p, w0, target, lr, radius, options.train_output_layer,
+                                                  options.slice_neurons)
                 new_ps.append(p)
                 new_sums.append((s[0] + loss, s[1] + err))
             done = t + 1
