@@ -25,7 +25,6 @@ p_i = σ(z_i): :func:`teacher_logits`, :func:`kernel_teacher_logits`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import warnings
 from typing import NamedTuple
 

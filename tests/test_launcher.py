@@ -10,7 +10,8 @@ from tests.conftest import PYTHON, REPO
 
 TINY = ["--config.seeds=2", "--config.student_widths=(4,6)", "--config.steps=(20,60)", "--config.table_steps=60",
         "--config.teacher_width=64", "--config.teacher_steps=200", "--config.lr=(2.0,)", "--config.table_lr=2.0",
-        "--config.B=(0.0,4.0)", "--config.temperature=(1.0,4.0)", "--config.progress=False"]
+        "--config.B=(0.0,4.0)", "--config.temperature=(1.0,4.0)", "--config.table_temperature=4.0",
+        "--config.progress=False"]
 
 
 def launch(*args, timeout=300):

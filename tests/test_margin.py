@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kd_theory import data, margin, nets, ntk
+from kd_theory import data, margin, ntk
 
 
 def _sphere_xor(n=40, d=5, seed=0):

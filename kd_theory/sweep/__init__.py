@@ -16,7 +16,7 @@ import sys
 import time
 
 from kd_theory.sweep.executors import EXECUTORS, ChunkJob, LocalExecutor, SubmititExecutor, make_executor
-from kd_theory.sweep.plan import (Chunk, EngineOptions, Run, Task, bytes_per_run, grid, plan_chunks,
+from kd_theory.sweep.plan import (EngineOptions, Run, Task, bytes_per_run, grid, plan_chunks,
                                   validate_runs)
 from kd_theory.sweep.program import METRICS
 from kd_theory.sweep.store import ChunkStore, run_hash

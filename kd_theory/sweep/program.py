@@ -7,9 +7,7 @@ products and a gate — and the residual σ(f) − t from :mod:`kd_theory.losses
 """
 from __future__ import annotations
 
-import functools
 import math
-import sys
 import time
 
 import jax
