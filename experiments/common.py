@@ -14,28 +14,43 @@ def check(condition: bool, key: str, value, allowed: str):
         raise ValueError(f"--config.{key}={value!r} is not allowed: {allowed}")
 
 
-def check_positive_ints(config, key: str, even: bool = False):
+def _values(config, key: str) -> tuple:
     values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
     check(len(values) > 0, key, config[key], "give at least one value")
+    check(len(set(values)) == len(values), key, config[key], "each value once (no duplicates)")
+    return values
+
+
+def check_positive_ints(config, key: str, even: bool = False, even_hint: str = ""):
+    values = _values(config, key)
     for v in values:
         check(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0, key, config[key],
               "positive integers")
         if even:
-            check(v % 2 == 0, key, config[key], "even widths (symmetric init pairs neurons); "
-                  "use --config.init=standard for odd widths")
+            check(v % 2 == 0, key, config[key], "even widths (symmetric init pairs neurons)" + even_hint)
 
 
 def check_positive_floats(config, key: str, allow_zero: bool = False):
-    values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
-    check(len(values) > 0, key, config[key], "give at least one value")
+    values = _values(config, key)
     for v in values:
         ok = isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
         check(ok, key, config[key], "finite numbers " + (">= 0" if allow_zero else "> 0"))
 
 
-def executor_from_config(config, out_path: str):
+def check_executor(config):
+    """The executor is known and, for submitit ones, installed (checked before any work is done)."""
     from kd_theory import sweep
     check(config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
+    if config.executor != "local":
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            check(False, "executor", config.executor, "local (submitit is not installed: pip install submitit)")
+
+
+def executor_from_config(config, out_path: str):
+    from kd_theory import sweep
+    check_executor(config)
     params = {}
     if config.executor == "slurm":
         params = {"timeout_min": int(config.slurm_timeout_min)}

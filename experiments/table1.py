@@ -20,13 +20,18 @@ REGIME_KEYS = ("lr", "B", "temperature", "steps")
 
 
 def validate(config):
-    common.check(len(config.datasets) > 0 and set(config.datasets) <= set(data.DIGIT_VARIANTS), "datasets",
-                 config.datasets, f"a non-empty subset of {data.DIGIT_VARIANTS}")
+    datasets = tuple(config.datasets) if isinstance(config.datasets, (tuple, list)) else (config.datasets,)
+    common.check(len(datasets) > 0 and set(datasets) <= set(data.DIGIT_VARIANTS)
+                 and len(set(datasets)) == len(datasets), "datasets", config.datasets,
+                 f"a tuple of distinct names from {data.DIGIT_VARIANTS}, e.g. ('full',)")
     common.check(config.init in nets.INIT_SCHEMES, "init", config.init, ", ".join(nets.INIT_SCHEMES))
-    common.check_positive_ints(config, "student_widths", even=config.init == "symmetric")
+    common.check_positive_ints(config, "student_widths", even=config.init == "symmetric",
+                               even_hint="; use --config.init=standard for odd widths")
     common.check_positive_ints(config, "seeds")
     common.check_positive_ints(config, "steps")
-    common.check_positive_ints(config, "teacher_width", even=True)
+    common.check_positive_ints(config, "teacher_width", even=True, even_hint=" (the teacher is always symmetric)")
+    common.check_positive_ints(config, "kernel_teacher_gates")
+    common.check(isinstance(config.seed, int) and config.seed >= 0, "seed", config.seed, "an integer ≥ 0")
     common.check_positive_ints(config, "teacher_steps")
     common.check_positive_floats(config, "lr")
     common.check_positive_floats(config, "B", allow_zero=True)
@@ -42,7 +47,10 @@ def validate(config):
     common.check(config.dtype in ("float32", "float64"), "dtype", config.dtype, "float32, float64")
     common.check(config.memory_budget_gb >= 0, "memory_budget_gb", config.memory_budget_gb,
                  "0 (automatic) or a positive number of GiB")
-    common.check(config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
+    common.check_executor(config)
+    common.check(config.teacher != "kernel" or tuple(config.temperature) == (1.0,), "temperature",
+                 config.temperature, "(1.0,) with --config.teacher=kernel: the kernel-limit teacher has no "
+                 "temperature (also set --config.table_temperature=1.0)")
     for key, grid_key in (("table_lr", "lr"), ("table_B", "B"), ("table_temperature", "temperature"),
                           ("table_steps", "steps")):
         common.check(config[key] in tuple(config[grid_key]), key, config[key],
@@ -56,10 +64,12 @@ def load_datasets(config) -> dict:
             for v in config.datasets}
 
 
-def teacher_logits(config, index: int, ds: data.Dataset):
-    """The teacher's logits on the train and test inputs (key: fold_in(PRNGKey(seed), 2³⁰ + index))."""
+def teacher_logits(config, variant: str, ds: data.Dataset):
+    """The teacher's logits on the train and test inputs. Key: fold_in(PRNGKey(seed), 2³⁰ + i) with i
+    the variant's index in data.DIGIT_VARIANTS, so a data set's teacher does not depend on which
+    other data sets run beside it."""
     import jax
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + index)
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + data.DIGIT_VARIANTS.index(variant))
     if config.teacher == "kernel":
         from kd_theory import margin
         both = np.concatenate([ds.X_train, ds.X_test])
@@ -80,8 +90,8 @@ def soft_target_name(temperature: float) -> str:
 def build_grid(config, datasets: dict):
     """Tasks (targets: hard and one soft target per temperature) and the list of runs."""
     tasks, teacher_rows = {}, []
-    for i, (name, ds) in enumerate(datasets.items()):
-        f_train, f_test = teacher_logits(config, i, ds)
+    for name, ds in datasets.items():
+        f_train, f_test = teacher_logits(config, name, ds)
         targets = {"hard": np.asarray(losses.hard_target(ds.y_train))}
         for T in config.temperature:
             targets[soft_target_name(T)] = np.asarray(teachers.soft_labels(f_train, T))

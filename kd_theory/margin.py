@@ -377,7 +377,8 @@ def estimate_margin(X, y, *, num_gates: int = DEFAULT_NUM_GATES, key=None, tol: 
         # Rescale v_k with ‖v_k‖ = 1 + rounding back into the unit ball, so v is feasible exactly.
         v64 = v64 / jnp.maximum(1.0, jnp.linalg.norm(v64, axis=1, keepdims=True))
         S, YX = gate_matrix(Z64, X64), y64[:, None] * X64
-        upper = float(dual_objective(gate_sums(jnp.asarray(q, jnp.float64), S, YX)))
+        q = np.asarray(q, np.float64) / np.sum(np.asarray(q, np.float64))  # exactly on the simplex
+        upper = float(dual_objective(gate_sums(jnp.asarray(q), S, YX)))
         lower = float(jnp.min(primal_margins(v64, S, YX)))
         v = np.asarray(v64)
     converged = upper - lower <= tol * upper

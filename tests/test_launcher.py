@@ -66,6 +66,11 @@ def test_table1_end_to_end(tmp_path):
     (["--experiment=table1", "--config.lr=(0.0,)"], "config.lr"),
     (["--experiment=table1", "--config.table_lr=3.0"], "table_lr"),
     (["--experiment=table1", "--config.data_dir=/nonexistent/mnist"], "/nonexistent/mnist"),
+    (["--experiment=table1", "--config.temperature=(4.0,4.0)"], "no duplicates"),
+    (["--experiment=table1", "--config.datasets=('full','full')"], "distinct names"),
+    (["--experiment=table1", "--config.teacher_width=511"], "the teacher is always symmetric"),
+    (["--experiment=table1", "--config.teacher=kernel"], "kernel-limit teacher has no temperature"),
+    (["--experiment=margin", "--config.xor_dims=(3.5,)"], "xor_dims"),
 ])
 def test_bad_input_is_refused_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "out"

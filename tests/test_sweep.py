@@ -75,6 +75,8 @@ def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons):
     for run in runs[::3]:  # a third of the grid, every axis value represented
         rows = by_run[(run.dataset, run.width, run.target, run.seed, run.lr, run.B)]
         assert [r["steps"] for r in rows] == [7, 25]
+        if run.B is not None:  # every neuron within B/√m of its init, i.e. max_move_B ≤ B
+            assert all(r["max_move_B"] <= run.B * (1 + 1e-5) for r in rows)
         _assert_rows_close(rows, _one_by_one(run, tasks[run.dataset], options), tasks)
 
 
@@ -143,7 +145,9 @@ def test_killed_sweep_resumes_to_the_same_results(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = [f for f in os.listdir(chunk_dir) if f.startswith("chunk-")]
-    assert finished and not os.path.exists(os.path.join(out, "rows.json"))
+    tasks, runs = small_problem()
+    total = len(sweep.plan_chunks(runs, tasks, 3 * sweep.bytes_per_run(16, 120, 60, 6)))
+    assert 0 < len(finished) < total and not os.path.exists(os.path.join(out, "rows.json"))
     done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), out, "slow"], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -184,3 +188,26 @@ def test_missing_submitit_says_how_to_install(monkeypatch):
         sweep.make_executor("slurm", "/tmp")
     with pytest.raises(ValueError, match="unknown executor 'ray'"):
         sweep.make_executor("ray")
+
+
+def test_float64_sweeps_really_run_in_float64():
+    tasks, _ = small_problem(n_seeds=1)
+    runs = sweep.grid(dataset=["xor"], width=[8], target=["hard", "soft"], seed=[0], lr=[2.0], B=[None, 1.0])
+    options = sweep.EngineOptions(steps=(40,), dtype="float64")
+    inside = sweep.run_sweep(runs, tasks, options, progress=False).rows  # the engine turns x64 on itself
+    assert not jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        outside = sweep.run_sweep(runs, tasks, options, progress=False).rows
+        for run, row in zip(runs, outside):
+            task = tasks["xor"]
+            key = jax.random.fold_in(jax.random.PRNGKey(0), run.seed)
+            p0 = nets.init(key, run.width, task.X_train.shape[1], "symmetric", dtype=np.float64)
+            X, y, t = (np.asarray(a, np.float64) for a in (task.X_train, task.y_train, task.targets[run.target]))
+            _, m = train.projected_gradient_descent(p0, X, y, t, lr=run.lr, steps=40, B=run.B)
+            np.testing.assert_allclose(row["final_train_loss"], m.final_train_loss, rtol=1e-8)  # float32 would be ~1e-6 off
+            np.testing.assert_allclose(row["avg_train_loss"], m.avg_train_loss, rtol=1e-8)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    for a, b in zip(inside, outside):
+        assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-12)

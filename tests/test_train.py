@@ -33,6 +33,12 @@ def test_iteration_average_is_the_mean_of_the_loss_curve(xor):
     np.testing.assert_allclose(m.loss_curve[0], np.log(2.0), rtol=1e-6)  # f = 0 at init
     np.testing.assert_allclose(m.avg_train_loss, jnp.mean(m.loss_curve), rtol=1e-6)
     assert float(m.final_train_loss) < float(m.loss_curve[0])
+    # the curve is R(W(0)), ..., R(W(T-1)): check it against plain GD written out by hand
+    p, target = p0, losses.hard_target(y)
+    for t in range(3):
+        np.testing.assert_allclose(m.loss_curve[t], train.mean_loss(p, X, target), rtol=1e-5)
+        g = jax.grad(train.mean_loss)(p, X, target)
+        p = dict(p, W=p["W"] - 1.0 * g["W"])
     assert bool(jnp.all(jnp.diff(m.loss_curve) <= 1e-6))  # small step: monotone decrease
 
 

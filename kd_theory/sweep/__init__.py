@@ -92,7 +92,7 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
     runs = list(runs)
     options = options.validate()
     validate_runs(runs, tasks, options)
-    budget_gb = default_memory_budget_gb() if not memory_budget_gb else float(memory_budget_gb)
+    budget_gb = default_memory_budget_gb() if memory_budget_gb is None else float(memory_budget_gb)
     if budget_gb <= 0:
         raise ValueError(f"memory_budget_gb must be > 0; got {memory_budget_gb}")
     fingerprints = {name: task.fingerprint() for name, task in tasks.items()}
@@ -109,17 +109,23 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
         prog.log(f"resuming: {len(runs) - len(pending)} of {len(runs)} runs found in {store.directory}")
     prog.log(f"{len(pending)} runs in {len(chunks)} chunk(s), budget {budget_gb:.2f} GiB, "
              f"executor {executor.name}")
-    jobs = []
+    jobs, job_hashes = [], {}
     for chunk in chunks:
-        used = sorted({pending_runs[i].dataset for i in chunk.run_indices})
-        jobs.append(ChunkJob(chunk, pending_runs, {k: tasks[k] for k in used}, options))
+        # a job carries only its own runs and data sets (it may be pickled to a cluster node)
+        order = chunk.run_indices
+        local = {i: k for k, i in enumerate(order)}
+        job_chunk = dataclasses.replace(chunk, blocks=tuple(
+            dataclasses.replace(b, runs=tuple(local[i] for i in b.runs)) for b in chunk.blocks))
+        used = sorted({pending_runs[i].dataset for i in order})
+        jobs.append(ChunkJob(job_chunk, [pending_runs[i] for i in order], {k: tasks[k] for k in used}, options))
+        job_hashes[chunk.index] = [hashes[pending[i]] for i in order]
 
     from kd_theory.sweep import program
     compile_before = program._CACHE.compile_s
     results = {hashes[i]: finished[hashes[i]] for i in range(len(runs)) if hashes[i] in finished}
 
     def on_done(job, chunk_rows):
-        by_hash = {hashes[pending[i]]: rows for i, rows in chunk_rows.items()}
+        by_hash = {job_hashes[job.chunk.index][k]: rows for k, rows in chunk_rows.items()}
         if store:
             store.save(by_hash, {"chunk": job.chunk.index, "executor": executor.name})
         results.update(by_hash)

@@ -168,7 +168,7 @@ def plan_chunks(runs: Sequence[Run], tasks: Mapping[str, Task], budget_bytes: fl
         if per_run > budget_bytes:
             raise MemoryError(f"the memory budget ({budget_bytes / 2**30:.3g} GiB) is too small for one run of "
                               f"width {width} on dataset {ds!r}, which needs about {per_run / 2**30:.3g} GiB; "
-                              "raise --config.memory_budget_gb")
+                              "raise memory_budget_gb (--config.memory_budget_gb on the command line)")
         while idx:
             room = int((budget_bytes - used) // per_run)
             if room == 0:

@@ -7,6 +7,7 @@ products and a gate — and the residual σ(f) − t from :mod:`kd_theory.losses
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -167,22 +168,38 @@ def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options:
     return tuple(structure), data, blocks
 
 
+def _precision(dtype: str):
+    """float64 sweeps run with JAX's 64-bit mode on (off by default, when float64 arrays become float32)."""
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
 def _typed(key) -> bool:
     return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
 class ProgramCache:
-    """Compiled chunk programs by structure (chunks of the same shapes share one compile)."""
+    """Compiled chunk programs by structure, devices and progress reporting (chunks of the same
+    shapes on the same devices share one compile). A compiled program reports progress through
+    ``self.progress``, which is set per chunk, so a reused program reports for the chunk it runs."""
 
     def __init__(self):
         self._compiled = {}
         self.compile_s = 0.0
+        self.progress = None
 
-    def get(self, structure, options, data, blocks, progress=None):
-        key = (structure, options, tuple((k, tuple(a.shape for a in v)) for k, v in sorted(data.items())))
+    def _report(self, step):
+        if self.progress is not None:
+            self.progress(step)
+
+    def get(self, structure, options, data, blocks, devices, progress=None):
+        self.progress = progress
+        key = (structure, options, tuple((k, tuple(a.shape for a in v)) for k, v in sorted(data.items())),
+               tuple(str(d) for d in devices), progress is not None)
         if key not in self._compiled:
             t0 = time.perf_counter()
-            fn = jax.jit(make_program(structure, options, progress))
+            fn = jax.jit(make_program(structure, options, self._report if progress is not None else None))
             self._compiled[key] = fn.lower(data, blocks).compile()
             self.compile_s += time.perf_counter() - t0
         return self._compiled[key]
@@ -207,11 +224,14 @@ def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options
     """Compile (or reuse) and run one chunk; returns {run index: [row per checkpoint]}."""
     cache = _CACHE if cache is None else cache
     devices = list(jax.local_devices() if devices is None else devices)
-    structure, data, blocks = chunk_inputs(chunk, runs, tasks, options, pad_to=len(devices))
-    if len(devices) > 1:
-        data, blocks = shard_inputs(data, blocks, devices)
-    compiled = cache.get(structure, options, data, blocks, progress)
-    outputs = jax.device_get(compiled(data, blocks))
+    with _precision(options.dtype):
+        structure, data, blocks = chunk_inputs(chunk, runs, tasks, options, pad_to=len(devices))
+        if len(devices) > 1:
+            data, blocks = shard_inputs(data, blocks, devices)
+        else:
+            data, blocks = jax.device_put((data, blocks), devices[0])
+        compiled = cache.get(structure, options, data, blocks, devices, progress)
+        outputs = jax.device_get(compiled(data, blocks))
     results: dict[int, list[dict]] = {}
     for T, per_block in zip(options.steps, outputs):
         for block, metrics in zip(chunk.blocks, per_block):

@@ -11,7 +11,19 @@ import os
 
 from kd_theory.results import atomic_write_json
 
-ENGINE_VERSION = "1"
+def _engine_version() -> str:
+    """A hash of the sources that determine a run's numbers: stored rows are reused only by the same
+    math (a change to the network, the losses or the compiled program invalidates them)."""
+    from kd_theory import losses, nets
+    from kd_theory.sweep import program
+    h = hashlib.sha256()
+    for module in (nets, losses, program):
+        with open(module.__file__, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+ENGINE_VERSION = _engine_version()
 
 
 def run_hash(run, task_fingerprint: str, options) -> str:
