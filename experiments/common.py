@@ -42,10 +42,9 @@ def check_executor(config):
     from kd_theory import sweep
     check(config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
     if config.executor != "local":
-        try:
-            import submitit  # noqa: F401
-        except ImportError:
-            check(False, "executor", config.executor, "local (submitit is not installed: pip install submitit)")
+        import importlib.util
+        check(importlib.util.find_spec("submitit") is not None, "executor", config.executor,
+              "local (submitit is not installed: pip install submitit)")
 
 
 def executor_from_config(config, out_path: str):
