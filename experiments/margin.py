@@ -3,8 +3,8 @@
 For each data set: certified bounds lower ≤ γ_K ≤ upper (K gates), the SVM bound γ₂ ≥ γ of the
 closed-form first-layer NTK, the bound min‖x‖/2, and a fresh-gate check of v*. For noisy 2-XOR over
 its whole support the uniform q is optimal by symmetry, so (1/K')Σ_k‖A_k q_unif‖ on K' fresh gates is
-also an unbiased estimate of the population γ (with a standard error): the slope of γ vs d is
-fitted to it.
+also an unbiased estimate of the population γ (with a standard error). The slope of log γ vs log d
+is fitted to the certified midpoint (table, figure) and to this estimate (results.json).
 """
 from __future__ import annotations
 
