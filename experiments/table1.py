@@ -83,6 +83,15 @@ def teacher_logits(config, variant: str, ds: data.Dataset):
     return np.asarray(nets.apply(params, ds.X_train)), np.asarray(nets.apply(params, ds.X_test))
 
 
+def run_B(config_B: float):
+    """The config's B (0 = plain GD) as the engine's B (None = no projection)."""
+    return None if config_B == 0 else float(config_B)
+
+
+def B_label(B) -> str:
+    return "none" if B is None else f"{B:g}"
+
+
 def soft_target_name(temperature: float) -> str:
     return f"soft@T={temperature:g}"
 
@@ -108,7 +117,7 @@ def build_grid(config, datasets: dict):
                              "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
     labels = [("hard", None)] + [("soft", float(T)) for T in config.temperature]
     runs = [sweep.Run(name, int(m), "hard" if T is None else soft_target_name(T), s, float(lr),
-                      None if B == 0 else float(B), (("label", label), ("temperature", T)))
+                      run_B(B), (("label", label), ("temperature", T)))
             for name in datasets for m in config.student_widths for label, T in labels
             for s in range(config.seeds) for lr in config.lr for B in config.B]
     return tasks, runs, teacher_rows
@@ -184,8 +193,7 @@ def regimes_markdown(regimes, config):
              "|" + "---|" * (6 + len(cols))]
     for e in regimes:
         gaps = [e[f"gap_{ds}_m{m}"] for ds in config.datasets for m in widths]
-        B = "none" if e["B"] is None else f"{e['B']:g}"
-        lines.append(f"| {e['lr']:g} | {B} | {e['temperature']:g} | "
+        lines.append(f"| {e['lr']:g} | {B_label(e['B'])} | {e['temperature']:g} | "
                      f"{e['steps']} | " + " | ".join("n/a" if g is None else f"{100 * g:+.2f}" for g in gaps)
                      + f" | {100 * e['gap_mean']:+.2f} | {e['significant_soft_wins']}/{e['cells']} |")
     return "\n".join(lines)
@@ -224,18 +232,18 @@ def plot_regimes(gaps, config):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     m = min(config.student_widths)
-    regimes = sorted({(g["lr"], g["B"] if g["B"] is not None else 0.0, g["temperature"], g["steps"]) for g in gaps})
+    regime = lambda g: (g["lr"], g["B"] if g["B"] is not None else 0.0, g["temperature"], g["steps"])  # sortable
+    regimes = sorted({regime(g) for g in gaps})
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(regimes) + 1.5))
     y = np.arange(len(regimes))
     for k, (ds, color) in enumerate(zip(config.datasets, ("tab:purple", "tab:green", "tab:orange"))):
-        cell = {(g["lr"], g["B"] if g["B"] is not None else 0.0, g["temperature"], g["steps"]): g
-                for g in gaps if g["dataset"] == ds and g["width"] == m}
+        cell = {regime(g): g for g in gaps if g["dataset"] == ds and g["width"] == m}
         mu = np.array([100 * cell[r]["gap_mean"] if r in cell else np.nan for r in regimes])
         se = np.array([100 * cell[r]["gap_se"] if r in cell else np.nan for r in regimes])
         ax.errorbar(mu, y + (k - 0.5) * 0.3, xerr=2 * se, fmt="o", color=color, capsize=2, label=f"{ds}")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels([f"lr={lr:g} B={'none' if B == 0 else f'{B:g}'} T={T:g} steps={s}"
+    ax.set_yticklabels([f"lr={lr:g} B={B_label(run_B(B))} T={T:g} steps={s}"
                         for lr, B, T, s in regimes], fontsize=7)
     ax.set_xlabel(f"soft − hard test accuracy at m={m} (points; ± 2 s.e., paired by seed)")
     ax.set_title("Where soft labels beat hard labels")
@@ -268,11 +276,11 @@ def run(config, out):
     summary = common.summarise(rows, keys, SUMMARY_METRICS)
     gaps = paired_gaps(rows)
     regimes = regime_summary(gaps, sorted(config.student_widths), list(config.datasets))
-    B_table = None if config.table_B == 0 else float(config.table_B)
+    B_table = run_B(config.table_B)
     in_table = lambda s: (s["lr"] == config.table_lr and s["B"] == B_table and s["steps"] == config.table_steps
                           and (s["label"] == "hard" or s["temperature"] == config.table_temperature))
     table = [s for s in summary if in_table(s)]
-    regime_label = (f"lr={config.table_lr:g}, B={'none' if B_table is None else f'{B_table:g}'}, "
+    regime_label = (f"lr={config.table_lr:g}, B={B_label(B_table)}, "
                     f"T={config.table_temperature:g}, steps={config.table_steps}")
 
     results = {"experiment": "table1", "rows": summary, "teacher": teacher_rows,

@@ -9,6 +9,8 @@ width as a few matrix products. Nothing in this module knows about vmap or sweep
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -102,8 +104,8 @@ def output_layer_gradient(H, residual):
 
 
 def projection_radius(B, width):
-    """Per-neuron ball radius B/√m of projected gradient descent."""
-    return B / jnp.sqrt(jnp.asarray(width, jnp.float32))
+    """Per-neuron ball radius B/√m of projected gradient descent; B = None (no projection) gives inf."""
+    return math.inf if B is None else B / math.sqrt(width)
 
 
 def project_to_balls(W, W0, radius):

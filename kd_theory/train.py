@@ -45,14 +45,13 @@ def projected_gradient_descent(params, X, y, target, *, lr: float, steps: int, B
     ``target`` is the per-example target t (hard: (1+y)/2, soft: the teacher's p); ``y`` (±1) is only
     used for the 0-1 error. Compiled once per shape, step count and loss.
     """
-    return _projected_gradient_descent(params, X, y, target, lr, jnp.inf if B is None else B, steps,
-                                       train_output_layer, loss_fn)
+    radius = nets.projection_radius(B, params["W"].shape[0])
+    return _projected_gradient_descent(params, X, y, target, lr, radius, steps, train_output_layer, loss_fn)
 
 
 @functools.partial(jax.jit, static_argnums=(6, 7, 8))
-def _projected_gradient_descent(params, X, y, target, lr, B, steps, train_output_layer, loss_fn):
+def _projected_gradient_descent(params, X, y, target, lr, radius, steps, train_output_layer, loss_fn):
     W0 = params["W"]
-    radius = nets.projection_radius(B, W0.shape[0])
     trainable = ("W", "a") if train_output_layer else ("W",)
 
     def step(p, _):

@@ -162,7 +162,7 @@ def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options:
         keys = np.asarray(jax.random.key_data(keys) if _typed(keys) else keys)
         targets = np.stack([np.asarray(tasks[block.dataset].targets[r.target], dtype) for r in block_runs])
         lr = np.array([r.lr for r in block_runs], dtype)
-        radius = np.array([np.inf if r.B is None else r.B / math.sqrt(block.width) for r in block_runs], dtype)
+        radius = np.array([nets.projection_radius(r.B, block.width) for r in block_runs], dtype)
         structure.append((block.dataset, block.width, len(idx)))
         blocks.append((keys, targets, lr, radius))
     return tuple(structure), data, blocks
