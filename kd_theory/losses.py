@@ -35,9 +35,18 @@ def binary_entropy(p):
 def binary_kl(f, p):
     """KL(p ‖ σ(f)) = p ln(p/σ(f)) + (1 − p) ln((1 − p)/(1 − σ(f))).
 
-    ≥ 0, and zero iff σ(f) = p. Equal to binary_cross_entropy(f, p) − H(p).
+    ≥ 0, and zero iff σ(f) = p. Computed as
+
+        p · (ln p − ln σ(f)) + (1 − p) · (ln(1 − p) − ln σ(−f)),   ln σ(f) = −softplus(−f),
+
+    with 0 ln 0 = 0, so that a hard target (p ∈ {0, 1}) gives exactly the logistic loss
+    softplus(∓f) (no cancellation: BCE − H(p) loses float32 precision, e.g. it is 0 at f = 15, p = 1,
+    and slightly negative near the teacher). Clipped at 0 against the last rounding near σ(f) = p.
     """
-    return binary_cross_entropy(f, p) - binary_entropy(p)
+    log_sig_pos = -jax.nn.softplus(-f)   # ln σ(f)
+    log_sig_neg = -jax.nn.softplus(f)    # ln σ(−f) = ln(1 − σ(f))
+    kl = (xlogy(p, p) - p * log_sig_pos) + (xlogy(1.0 - p, 1.0 - p) - (1.0 - p) * log_sig_neg)
+    return jnp.maximum(kl, 0.0)
 
 
 def logit_residual(f, t):
@@ -49,14 +58,16 @@ TIE_TOLERANCE = 1e-6
 
 
 def error_rate(f, y, tie: float = TIE_TOLERANCE):
-    """0-1 error (1/n) Σ_i 1(y_i f_i ≤ 0) over the last axis; |f_i| ≤ ``tie`` counts as zero, a mistake.
+    """0-1 error (1/n) Σ_i 1(y_i f_i ≤ 0) over the last axis; |f_i| ≤ ``tie`` counts as zero, a mistake,
+    and so does a non-finite f_i (a diverged output is never "correct": NaN compares false with 0).
 
     Why the tie band: at a symmetric initialisation f = 0 exactly in exact arithmetic, but a matrix
     product may round the two mirrored neurons' pre-activations differently (by one ulp, depending on
     where they sit in the product), leaving f ≈ ±1e-9 of random sign. The band makes the error at W(0)
     the paper's value (every point a mistake) whatever the layout; no trained output is that small.
     """
-    return jnp.mean(((y * f <= 0) | (jnp.abs(f) <= tie)).astype(f.dtype), axis=-1)
+    correct = (y * f > 0) & (jnp.abs(f) > tie) & jnp.isfinite(f)
+    return jnp.mean((~correct).astype(f.dtype), axis=-1)
 
 
 def accuracy(f, y, tie: float = TIE_TOLERANCE):

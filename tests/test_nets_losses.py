@@ -160,3 +160,28 @@ def test_soft_cross_entropy_gradient_and_minimum(x64):
     # minimised when softmax(z/T) = p: the loss then equals the entropy of p
     zstar = T * jnp.log(p)
     np.testing.assert_allclose(losses.soft_cross_entropy(zstar, p, T), -jnp.sum(p * jnp.log(p), -1), rtol=1e-10)
+
+
+def test_error_rate_counts_non_finite_outputs_as_mistakes():
+    # a diverged run must not report 100% accuracy (NaN compares false with 0)
+    y = jnp.array([1.0, -1.0, 1.0, -1.0])
+    assert float(losses.error_rate(jnp.array([jnp.nan, jnp.nan, 1.0, -1.0]), y)) == 0.5
+    assert float(losses.error_rate(jnp.array([jnp.inf, -jnp.inf, jnp.nan, -1.0]), y)) == 0.75
+    assert float(losses.accuracy(jnp.full(4, jnp.nan), y)) == 0.0
+
+
+def test_binary_kl_is_exact_for_hard_targets_and_matches_float64():
+    # float32 KL against a float64 evaluation of the definition, over hard and soft targets
+    f = np.linspace(-30, 30, 121).astype(np.float32)
+    p = np.array([0.0, 1e-4, 0.2, 0.5, 0.73, 1 - 1e-4, 1.0], np.float32)
+    F, P = np.meshgrid(f.astype(np.float64), p.astype(np.float64), indexing="ij")
+    log_s, log_1ms = -np.logaddexp(0, -F), -np.logaddexp(0, F)  # ln σ(f), ln(1 − σ(f)) in float64
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = (np.where(P > 0, P * (np.log(P) - log_s), 0.0)
+               + np.where(P < 1, (1 - P) * (np.log(1 - P) - log_1ms), 0.0))
+    got = np.asarray(losses.binary_kl(jnp.asarray(F, jnp.float32), jnp.asarray(P, jnp.float32)), np.float64)
+    assert np.all(got >= 0)
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+    # the case the BCE − H(p) form got wrong: f = 15 with a hard target is 3.06e-7, not 0
+    assert float(losses.binary_kl(jnp.float32(15.0), jnp.float32(1.0))) == pytest.approx(np.log1p(np.exp(-15.0)),
+                                                                                       rel=1e-5)
