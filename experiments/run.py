@@ -1,22 +1,40 @@
 """Launcher: ``python -m experiments.run --experiment=NAME --out=DIR [--config.key=value ...]``.
 
-Each experiment is a module ``experiments/NAME.py`` with ``validate(config)`` (raise ``ValueError``
-naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its defaults live in
-``experiments/configs/NAME.py: get_config()``. Nothing is written to ``--out`` before the config
-validates.
+Each experiment is a package ``experiments/NAME/``: ``__init__.py`` has ``validate(config)`` (raise
+``ValueError`` naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its defaults
+live in ``experiments/NAME/config.py: get_config()``; ``render.py`` turns its ``results.json`` into
+tables and figures. The list of experiments is the set of such packages. Nothing is written to
+``--out`` before the config validates.
 """
 from __future__ import annotations
 
+import ast
 import importlib
-import re
 import os
+import re
 import sys
 
-EXPERIMENTS = {
-    "table1": "Table 1 of Mandal et al.: soft vs hard students on digit > 4 (full vs reduced), with a regime sweep",
-    "margin": "certified NTK margin γ of the Table-1 datasets and of noisy 2-XOR over d",
-}
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+EXPERIMENTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _summary(package_dir: str) -> str:
+    """The first line of a package's docstring, read without importing it (imports pull in jax)."""
+    with open(os.path.join(package_dir, "__init__.py"), encoding="utf-8") as fh:
+        doc = ast.get_docstring(ast.parse(fh.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def discover_experiments() -> dict:
+    """{name: one-line summary} for every package ``experiments/NAME/`` that has a ``config.py``."""
+    found = {}
+    for name in sorted(os.listdir(EXPERIMENTS_DIR)):
+        path = os.path.join(EXPERIMENTS_DIR, name)
+        if os.path.isfile(os.path.join(path, "__init__.py")) and os.path.isfile(os.path.join(path, "config.py")):
+            found[name] = _summary(path)
+    return found
+
+
+EXPERIMENTS = discover_experiments()
 
 
 def _peek_experiment(argv):
@@ -37,7 +55,7 @@ def _fail(message: str, code: int = 2):
 def console_main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     name = _peek_experiment(argv[1:])
-    valid = "\n".join(f"  {k:8s} {v}" for k, v in EXPERIMENTS.items())
+    valid = "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
     if name is None:
         if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
             print(f"usage: kd-run --experiment=NAME --out=DIR [--config.KEY=VALUE ...]\nexperiments:\n{valid}")
@@ -78,14 +96,14 @@ def console_main(argv=None):
         # An unknown --config.key (ml_collections suggests the closest one) or a badly typed value
         # surfaces either when the config flag is defined (it reads sys.argv) or when flags parse.
         try:
-            config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, f"{name}.py"),
-                                            f"Experiment config; defaults in experiments/configs/{name}.py",
+            config_flags.DEFINE_config_file("config", os.path.join(EXPERIMENTS_DIR, name, "config.py"),
+                                            f"Experiment config; defaults in experiments/{name}/config.py",
                                             lock_config=True)
             return flags.FLAGS(args)
         except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as exc:
             detail = re.sub(r"\\?'", "", str(exc).replace("\\n", " ").replace("\n", " "))
             _fail(f"bad command-line flag for --experiment={name}: {detail}\n"
-                  f"(the keys and defaults are in experiments/configs/{name}.py)")
+                  f"(the keys and defaults are in experiments/{name}/config.py)")
 
     app.run(main, argv=argv, flags_parser=parse)
 

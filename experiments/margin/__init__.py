@@ -1,4 +1,4 @@
-"""--experiment=margin: certified NTK margin γ of the Table-1 data sets and of noisy 2-XOR over d.
+"""Certified NTK margin γ of the Table-1 data sets and of noisy 2-XOR over d.
 
 For each data set: certified bounds lower ≤ γ_K ≤ upper (K gates), the SVM bound γ₂ ≥ γ of the
 closed-form first-layer NTK, the bound min‖x‖/2, and a fresh-gate check of v*. For noisy 2-XOR over
