@@ -1,9 +1,8 @@
-"""Pieces every experiment shares: config checks that name the bad key, the engine's executor from a
-config, and mean ± std summaries over seeds."""
+"""Pieces every experiment shares: config checks that name the bad key, and the engine's executor from
+a config. (Statistics over seeds live in :mod:`kd_theory.stats`.)"""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 import numpy as np
 
@@ -56,24 +55,3 @@ def executor_from_config(config, out_path: str):
         if config.slurm_partition:
             params["slurm_partition"] = config.slurm_partition
     return sweep.make_executor(config.executor, out_path, **params)
-
-
-def mean_std(values):
-    values = np.asarray(values, float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def summarise(rows, keys: tuple, metrics: tuple):
-    """Group finite rows by ``keys``; per group the mean and std (ddof=1) of each metric over seeds."""
-    groups = defaultdict(list)
-    for row in rows:
-        if row["finite"]:
-            groups[tuple(row[k] for k in keys)].append(row)
-    out = []
-    for key, members in groups.items():
-        entry = dict(zip(keys, key))
-        for m in metrics:
-            entry[f"{m}_mean"], entry[f"{m}_std"] = mean_std([r[m] for r in members])
-        entry["n_seeds"] = len(members)
-        out.append(entry)
-    return out

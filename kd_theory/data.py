@@ -31,13 +31,16 @@ MNIST_FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """A binary task: inputs on the unit sphere, labels in {−1, +1}."""
+    """A binary task: inputs on the unit sphere, labels in {−1, +1}. ``X_val, y_val`` (optional) are
+    held out of training for choosing settings; ``X_test, y_test`` only report."""
     name: str
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     info: dict = dataclasses.field(default_factory=dict)
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -57,43 +60,63 @@ def normalise_rows(X, what="inputs"):
     return (X / norms[:, None]).astype(np.float32)
 
 
-def _binary_digit_task(name, images, digits, test_images, test_digits, variant, center, info):
-    """digit > 4 (class +1 = {5..9}); ``reduced`` drops digits 1, 4, 7, 9 from train and test."""
+def _binary_digit_task(name, images, digits, test_images, test_digits, variant, center, info, val_mask=None):
+    """digit > 4 (class +1 = {5..9}); ``reduced`` drops digits 1, 4, 7, 9 from train, validation and test.
+
+    ``val_mask`` (over the training images) marks the validation images; they are left out of the
+    training set and of the centring mean.
+    """
     if variant not in DIGIT_VARIANTS:
         raise ValueError(f"unknown digits variant {variant!r}; allowed: {', '.join(DIGIT_VARIANTS)}")
-    if variant == "reduced":
-        keep, keep_t = (~np.isin(d, REDUCED_REMOVED_DIGITS) for d in (digits, test_digits))
-        images, digits = images[keep], digits[keep]
-        test_images, test_digits = test_images[keep_t], test_digits[keep_t]
+    val_mask = np.zeros(len(digits), bool) if val_mask is None else np.asarray(val_mask, bool)
     images = images.reshape(len(images), -1).astype(np.float64)
     test_images = test_images.reshape(len(test_images), -1).astype(np.float64)
+    parts = {"train": (images[~val_mask], digits[~val_mask]), "val": (images[val_mask], digits[val_mask]),
+             "test": (test_images, test_digits)}
+    if variant == "reduced":
+        parts = {k: (x[~np.isin(d, REDUCED_REMOVED_DIGITS)], d[~np.isin(d, REDUCED_REMOVED_DIGITS)])
+                 for k, (x, d) in parts.items()}
     if center:  # no bias in the network: centring on the training mean lets ReLU gates split the data
-        mean = images.mean(axis=0)
-        images, test_images = images - mean, test_images - mean
+        mean = parts["train"][0].mean(axis=0)
+        parts = {k: (x - mean, d) for k, (x, d) in parts.items()}
     label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
+    X = {k: normalise_rows(x, f"{name} {k} images") if len(x) else x.astype(np.float32)
+         for k, (x, _) in parts.items()}
+    has_val = bool(val_mask.any())
     return Dataset(name=f"{name}-{variant}",
-                   X_train=normalise_rows(images, f"{name} train images"), y_train=label(digits),
-                   X_test=normalise_rows(test_images, f"{name} test images"), y_test=label(test_digits),
-                   info=dict(info, variant=variant, center=center, n_train=int(len(digits)),
-                             n_test=int(len(test_digits))))
+                   X_train=X["train"], y_train=label(parts["train"][1]),
+                   X_test=X["test"], y_test=label(parts["test"][1]),
+                   info=dict(info, variant=variant, center=center, n_train=int(len(parts["train"][1])),
+                             n_val=int(len(parts["val"][1])), n_test=int(len(parts["test"][1]))),
+                   X_val=X["val"] if has_val else None, y_val=label(parts["val"][1]) if has_val else None)
 
 
 def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: int = 0,
-                center: bool = True) -> Dataset:
+                center: bool = True, val_fraction: float = 0.0) -> Dataset:
     """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64).
 
-    A stratified train/test split fixed by ``split_seed``; then ``reduced`` removes 1, 4, 7, 9.
+    A stratified (by digit) train/test split fixed by ``split_seed``; then, if ``val_fraction`` > 0,
+    that share of the training images is held out as a validation set, stratified by digit (the same
+    ``split_seed``); then ``reduced`` removes 1, 4, 7, 9 everywhere. The test split does not depend
+    on ``val_fraction``.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1); got {val_fraction}")
     bunch = load_digits()
     Xtr, Xte, dtr, dte = train_test_split(bunch.data, bunch.target, test_size=test_fraction,
                                           random_state=split_seed, stratify=bunch.target)
+    val_mask = np.zeros(len(dtr), bool)
+    if val_fraction > 0:
+        _, val_idx = train_test_split(np.arange(len(dtr)), test_size=val_fraction, random_state=split_seed,
+                                      stratify=dtr)
+        val_mask[val_idx] = True
     return _binary_digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
                               {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
-                               "test_fraction": test_fraction})
+                               "test_fraction": test_fraction, "val_fraction": val_fraction}, val_mask)
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -151,11 +174,37 @@ def load_mnist_idx(directory: str):
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
 
 
-def mnist_task(directory: str, variant: str = "full", center: bool = True) -> Dataset:
-    """Table-1 task "digit > 4" on real MNIST read from IDX files (its own train/test split)."""
+def mnist_task(directory: str, variant: str = "full", center: bool = True, val_size: int = 0) -> Dataset:
+    """Table-1 task "digit > 4" on real MNIST read from IDX files (its own train/test split).
+
+    ``val_size`` > 0 holds out the **last** ``val_size`` training images as the validation set (the usual
+    MNIST convention: 50,000 train / 10,000 validation)."""
     tri, trl, tei, tel = load_mnist_idx(directory)
+    if not 0 <= val_size < len(trl):
+        raise ValueError(f"val_size must be in [0, {len(trl)}) (the number of MNIST training images); got {val_size}")
+    val_mask = np.arange(len(trl)) >= len(trl) - val_size
     return _binary_digit_task("mnist", tri, trl, tei, tel, variant, center,
-                              {"source": os.path.abspath(directory)})
+                              {"source": os.path.abspath(directory), "val_size": val_size}, val_mask)
+
+
+def subset_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a uniformly random subset of ``size`` of range(n) (all of them if size ≥ n)."""
+    if size <= 0:
+        raise ValueError(f"train_subset: size must be positive; got {size}")
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def train_subset(ds: Dataset, size: int, seed: int = 0) -> Dataset:
+    """The same task with the training examples :func:`subset_indices` picks (validation and test
+    unchanged), e.g. to choose a regime on a 10,000-image MNIST subset. ``size`` ≥ n keeps everything."""
+    n = len(ds.y_train)
+    idx = subset_indices(n, size, seed)
+    if len(idx) == n:
+        return ds
+    return dataclasses.replace(ds, name=f"{ds.name}-sub{size}", X_train=ds.X_train[idx], y_train=ds.y_train[idx],
+                               info=dict(ds.info, train_subset=size, train_subset_seed=seed))
 
 
 def noisy_xor_points(n: int, dim: int, rng: np.random.Generator):

@@ -6,7 +6,8 @@ an executor (local, sharded over local devices, or submitit/Slurm) → one row p
     result = run_sweep(runs, tasks, EngineOptions(steps=(200,)), out_dir="out/")
 
 The engine knows nothing of any paper: it trains two-layer networks on (X, t) pairs and reports
-the metrics of :data:`kd_theory.sweep.program.METRICS`. With ``out_dir`` every finished chunk is
+the metrics of :data:`kd_theory.sweep.program.METRICS` (and ``VAL_METRICS`` for tasks with a
+validation set). With ``out_dir`` every finished chunk is
 written at once and a rerun skips it.
 """
 from __future__ import annotations
@@ -18,11 +19,11 @@ import time
 from kd_theory.sweep.executors import EXECUTORS, ChunkJob, LocalExecutor, SubmititExecutor, make_executor
 from kd_theory.sweep.plan import (EngineOptions, Run, Task, bytes_per_run, grid, plan_chunks,
                                   validate_runs)
-from kd_theory.sweep.program import METRICS
+from kd_theory.sweep.program import METRICS, VAL_METRICS
 from kd_theory.sweep.store import ChunkStore, run_hash
 
 __all__ = ["Task", "Run", "EngineOptions", "grid", "run_sweep", "SweepResult", "default_memory_budget_gb",
-           "METRICS", "EXECUTORS", "make_executor", "LocalExecutor", "SubmititExecutor", "bytes_per_run"]
+           "METRICS", "VAL_METRICS", "EXECUTORS", "make_executor", "LocalExecutor", "SubmititExecutor", "bytes_per_run"]
 
 
 @dataclasses.dataclass

@@ -22,16 +22,28 @@ from kd_theory import nets
 @dataclasses.dataclass(frozen=True)
 class Task:
     """A data set plus the training targets runs may use: ``targets[name]`` is t ∈ [0, 1]^n
-    (hard labels: (1 + y)/2; soft labels: a teacher's p)."""
+    (hard labels: (1 + y)/2; soft labels: a teacher's p). With ``X_val, y_val`` every run is also
+    evaluated on the validation set (``val_*`` metrics beside the ``test_*`` ones), so settings can
+    be chosen on validation data and reported on test data from the same runs."""
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     targets: Mapping[str, np.ndarray]
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def eval_sets(self) -> dict:
+        """{"test": (X, y)} plus {"val": (X, y)} when the task has a validation set."""
+        sets = {"test": (self.X_test, self.y_test)}
+        if self.X_val is not None:
+            sets["val"] = (self.X_val, self.y_val)
+        return sets
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
-        for arr in (self.X_train, self.y_train, self.X_test, self.y_test):
+        extra = () if self.X_val is None else (self.X_val, self.y_val)
+        for arr in (self.X_train, self.y_train, self.X_test, self.y_test) + extra:
             h.update(np.ascontiguousarray(arr, np.float32).tobytes())
         for name in sorted(self.targets):
             h.update(name.encode())
@@ -164,7 +176,8 @@ def plan_chunks(runs: Sequence[Run], tasks: Mapping[str, Task], budget_bytes: fl
 
     for (ds, width), idx in sorted(by_block.items()):
         task = tasks[ds]
-        per_run = bytes_per_run(width, len(task.X_train), len(task.X_test), task.X_train.shape[1], dtype_bytes)
+        n_eval = sum(len(y) for _, y in task.eval_sets().values())
+        per_run = bytes_per_run(width, len(task.X_train), n_eval, task.X_train.shape[1], dtype_bytes)
         if per_run > budget_bytes:
             raise MemoryError(f"the memory budget ({budget_bytes / 2**30:.3g} GiB) is too small for one run of "
                               f"width {width} on dataset {ds!r}, which needs about {per_run / 2**30:.3g} GiB; "

@@ -20,6 +20,7 @@ from kd_theory.sweep.plan import Chunk, EngineOptions, Run, Task
 
 METRICS = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "train_acc",
            "test_loss", "test_error", "test_acc", "max_move_B")
+VAL_METRICS = ("val_loss", "val_error", "val_acc")  # also, for tasks with a validation set
 _PROGRESS_TICKS = 20
 
 
@@ -72,18 +73,25 @@ def _sliced_block_step(X, y, params, W0, target, lr, radius, train_output_layer,
 
 
 def _evaluate(data, params, W0, target, sums, steps):
-    Xtr, ytr, Xte, yte = data
+    """Metrics of a block at a checkpoint. ``data`` = (X_train, y_train, X_test, y_test[, X_val, y_val]);
+    the held-out sets get ``{name}_loss`` (logistic), ``{name}_error`` and ``{name}_acc``."""
+    Xtr, ytr = data[0], data[1]
     f = nets.apply(params, Xtr)
-    f_test = nets.apply(params, Xte)
     train_err = losses.error_rate(f, ytr)
-    test_err = losses.error_rate(f_test, yte)
     width = params["W"].shape[-2]
     move = jnp.max(jnp.linalg.norm(params["W"] - W0, axis=-1), axis=-1) * math.sqrt(width)
-    return {"avg_train_loss": sums[0] / steps, "avg_train_error": sums[1] / steps,
-            "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=-1),
-            "final_train_error": train_err, "train_acc": 1.0 - train_err,
-            "test_loss": jnp.mean(losses.logistic(f_test, yte), axis=-1),
-            "test_error": test_err, "test_acc": 1.0 - test_err, "max_move_B": move}
+    out = {"avg_train_loss": sums[0] / steps, "avg_train_error": sums[1] / steps,
+           "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=-1),
+           "final_train_error": train_err, "train_acc": 1.0 - train_err, "max_move_B": move}
+    held_out = {"test": data[2:4]}
+    if len(data) == 6:
+        held_out["val"] = data[4:6]
+    for name, (X, y) in held_out.items():
+        f_eval = nets.apply(params, X)
+        err = losses.error_rate(f_eval, y)
+        out.update({f"{name}_loss": jnp.mean(losses.logistic(f_eval, y), axis=-1), f"{name}_error": err,
+                    f"{name}_acc": 1.0 - err})
+    return out
 
 
 def make_program(structure: tuple, options: EngineOptions, progress=None):
@@ -152,7 +160,8 @@ def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options:
     data = {}
     for ds in sorted({b.dataset for b in chunk.blocks}):
         t = tasks[ds]
-        data[ds] = tuple(np.asarray(a, dtype) for a in (t.X_train, t.y_train, t.X_test, t.y_test))
+        arrays = (t.X_train, t.y_train, t.X_test, t.y_test) + (() if t.X_val is None else (t.X_val, t.y_val))
+        data[ds] = tuple(np.asarray(a, dtype) for a in arrays)
     structure, blocks = [], []
     for block in chunk.blocks:
         idx = list(block.runs)
@@ -236,7 +245,7 @@ def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options
     for T, per_block in zip(options.steps, outputs):
         for block, metrics in zip(chunk.blocks, per_block):
             for r, run_index in enumerate(block.runs):
-                row = {"steps": T, **{m: float(metrics[m][r]) for m in METRICS}}
+                row = {"steps": T, **{m: float(v[r]) for m, v in metrics.items()}}
                 row["finite"] = bool(np.isfinite(row["avg_train_loss"]) and np.isfinite(row["final_train_loss"]))
                 results.setdefault(run_index, []).append(row)
     return results

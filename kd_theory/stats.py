@@ -1,0 +1,178 @@
+"""Statistics every experiment reads its results through: means over seeds, paired gaps with their
+intervals and tests, a multiple-comparison correction, and picking a regime on validation data.
+
+Conventions (tested in tests/test_stats.py):
+
+* With one seed a standard deviation or standard error is undefined: NaN, never 0, and never a "win".
+* A gap is *paired*: soft − hard for the same seed (the two runs share their initialisation), so the
+  seed-to-seed variation common to both cancels.
+* A win is a claim with its test: a two-sided paired t-test per cell, Holm-corrected over the cells
+  shown together (:func:`holm`), and a 95% t-interval for the mean gap.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+
+def mean_std(values) -> tuple[float, float]:
+    """(mean, sample standard deviation with ddof = 1); the std is NaN for fewer than two values."""
+    values = np.asarray(list(values), float)
+    if values.size == 0:
+        return math.nan, math.nan
+    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    return float(values.mean()), std
+
+
+def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str],
+              include: Callable[[dict], bool] = lambda row: True) -> list[dict]:
+    """Group ``rows`` by ``keys``; per group ``{metric}_mean``, ``{metric}_std`` (ddof = 1, NaN for one
+    seed) and ``n_seeds``, over the rows for which ``include(row)`` holds.
+
+    Non-finite metric values (a diverged run's loss) are left out of that metric's mean and counted in
+    ``{metric}_nonfinite``; accuracies of diverged runs are finite (their outputs count as mistakes), so
+    a regime that diverges is penalised rather than judged on its surviving seeds.
+    """
+    groups = defaultdict(list)
+    for row in rows:
+        if include(row):
+            groups[tuple(row[k] for k in keys)].append(row)
+    out = []
+    for key, members in groups.items():
+        entry = dict(zip(keys, key))
+        for m in metrics:
+            values = np.asarray([r[m] for r in members], float)
+            finite = values[np.isfinite(values)]
+            entry[f"{m}_mean"], entry[f"{m}_std"] = mean_std(finite)
+            if finite.size < values.size:
+                entry[f"{m}_nonfinite"] = int(values.size - finite.size)
+        entry["n_seeds"] = len(members)
+        out.append(entry)
+    return out
+
+
+class PairedSummary(NamedTuple):
+    """Mean of paired differences d_s, its standard error sd/√n, a 95% t-interval, the two-sided
+    paired t-test p-value (H0: E d = 0) and n. All statistics but the mean are NaN for n < 2; with
+    n ≥ 2 identical differences the interval is a point and p is 0 if the mean is non-zero, else 1."""
+    mean: float
+    se: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+
+
+def paired_summary(differences, level: float = 0.95) -> PairedSummary:
+    """Summary of paired differences d_1..d_n: mean ± t_{(1+level)/2, n−1} · sd/√n, and the
+    p-value 2·(1 − F_{t, n−1}(|mean| / (sd/√n)))."""
+    from scipy import stats as scipy_stats
+    d = np.asarray(list(differences), float)
+    n = int(d.size)
+    if n == 0:
+        return PairedSummary(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
+    mean = float(d.mean())
+    if n < 2:
+        return PairedSummary(mean, math.nan, math.nan, math.nan, math.nan, n)
+    se = float(d.std(ddof=1) / math.sqrt(n))
+    if se == 0.0:
+        return PairedSummary(mean, 0.0, mean, mean, 0.0 if mean != 0 else 1.0, n)
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * se
+    p = float(2 * scipy_stats.t.sf(abs(mean) / se, n - 1))
+    return PairedSummary(mean, se, mean - half, mean + half, p, n)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values: with p_(1) ≤ … ≤ p_(k) sorted,
+    p̃_(i) = max_{j ≤ i} min(1, (k − j + 1) p_(j)). A cell is significant at level α iff p̃ < α; this
+    controls the family-wise error over the k cells. NaN p-values stay NaN and do not count in k."""
+    p = np.asarray(p_values, float)
+    adjusted = np.full(p.shape, math.nan)
+    valid = np.flatnonzero(np.isfinite(p))
+    k = valid.size
+    running = 0.0
+    for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (k - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def paired_gaps(rows: Iterable[dict], *, treatment: Callable[[dict], bool], baseline: Callable[[dict], bool],
+                match_keys: Sequence[str], cell_keys: Sequence[str], metric: str = "test_acc",
+                pair_key: str = "seed") -> list[dict]:
+    """Treatment − baseline of ``metric``, paired by ``pair_key``, per cell.
+
+    A treatment row is paired with the baseline row that has the same values of ``match_keys`` and
+    ``pair_key`` (e.g. soft at (dataset, width, lr, B, steps, seed) with hard at the same); its cell is
+    given by ``cell_keys`` of the treatment row (which may add keys such as the temperature). Returns
+    one dict per cell: the cell's coordinates plus ``gap_mean, gap_se, gap_low, gap_high, p_value,
+    n_seeds`` (:func:`paired_summary`). A baseline matched twice is an error (the keys are ambiguous).
+    """
+    base = {}
+    for r in rows:
+        if baseline(r):
+            key = tuple(r[k] for k in match_keys) + (r[pair_key],)
+            if key in base:
+                raise ValueError(f"paired_gaps: two baseline rows share {dict(zip(match_keys, key))}; "
+                                 "add the key that tells them apart to match_keys")
+            base[key] = r[metric]
+    cells = defaultdict(list)
+    for r in rows:
+        if treatment(r):
+            key = tuple(r[k] for k in match_keys) + (r[pair_key],)
+            if key in base:
+                cells[tuple(r[k] for k in cell_keys)].append(r[metric] - base[key])
+    out = []
+    for cell, diffs in cells.items():
+        s = paired_summary(diffs)
+        out.append({**dict(zip(cell_keys, cell)), "gap_mean": s.mean, "gap_se": s.se, "gap_low": s.low,
+                    "gap_high": s.high, "p_value": s.p_value, "n_seeds": s.n})
+    return out
+
+
+def add_holm(cells: list[dict], alpha: float = 0.05, p_key: str = "p_value") -> list[dict]:
+    """Adds ``p_holm`` (Holm over exactly these cells) and ``significant`` (p_holm < alpha) to each."""
+    adjusted = holm([c[p_key] for c in cells])
+    return [{**c, "p_holm": a, "significant": bool(np.isfinite(a) and a < alpha)} for c, a in zip(cells, adjusted)]
+
+
+def select_best(summary: Iterable[dict], *, group_keys: Sequence[str], score: str,
+                tie_break: Callable[[dict], tuple] = lambda s: ()) -> dict[tuple, dict]:
+    """Per group (e.g. dataset, width, label) the summary row with the largest ``score`` (e.g. mean
+    validation accuracy over the selection seeds); ties go to the smallest ``tie_break(row)``. NaN
+    scores never win."""
+    best: dict[tuple, dict] = {}
+    for s in summary:
+        if not np.isfinite(s[score]):
+            continue
+        g = tuple(s[k] for k in group_keys)
+        current = best.get(g)
+        if current is None or (s[score], _neg(tie_break(s))) > (current[score], _neg(tie_break(current))):
+            best[g] = s
+    return best
+
+
+def _neg(key: tuple) -> tuple:
+    """Order-reversing image of a tuple of numbers, so that max() prefers the smaller tie-break."""
+    return tuple(-k for k in key)
+
+
+def regime_summary(gaps: Iterable[dict], *, regime_keys: Sequence[str], cell_keys: Sequence[str]) -> list[dict]:
+    """Per regime: its cells' gaps (``gap[<cell>]``), their mean, and how many cells are significant
+    wins (``significant`` from :func:`add_holm` and a positive mean) or losses. Sorted by mean gap."""
+    by_regime = defaultdict(list)
+    for g in gaps:
+        by_regime[tuple(g[k] for k in regime_keys)].append(g)
+    out = []
+    for regime, cells in by_regime.items():
+        entry = dict(zip(regime_keys, regime))
+        entry["cells"] = {"/".join(str(c[k]) for k in cell_keys): c["gap_mean"] for c in cells}
+        entry["gap_mean"] = float(np.mean([c["gap_mean"] for c in cells]))
+        entry["significant_wins"] = sum(bool(c.get("significant")) and c["gap_mean"] > 0 for c in cells)
+        entry["significant_losses"] = sum(bool(c.get("significant")) and c["gap_mean"] < 0 for c in cells)
+        entry["n_cells"] = len(cells)
+        out.append(entry)
+    return sorted(out, key=lambda e: -e["gap_mean"])

@@ -1,0 +1,99 @@
+"""The statistics every result is read through, on hand-made rows with known answers."""
+import math
+
+import numpy as np
+import pytest
+
+from kd_theory import stats
+
+
+def test_mean_std_is_nan_not_zero_for_one_seed():
+    mean, std = stats.mean_std([0.9])
+    assert mean == 0.9 and math.isnan(std)
+    assert stats.mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2.0)))
+
+
+def test_paired_summary_one_seed_is_undefined_and_never_a_win():
+    s = stats.paired_summary([0.05])
+    assert s.mean == 0.05 and s.n == 1
+    assert all(math.isnan(v) for v in (s.se, s.low, s.high, s.p_value))
+    cells = stats.add_holm([{"p_value": s.p_value, "gap_mean": s.mean}])
+    assert cells[0]["significant"] is False and math.isnan(cells[0]["p_holm"])
+
+
+def test_paired_summary_matches_a_hand_computed_t_test():
+    d = [0.01, 0.03, 0.02, 0.04]            # mean 0.025, sd = sqrt(1/600) ≈ 0.0129, se ≈ 0.00645
+    s = stats.paired_summary(d)
+    se = np.std(d, ddof=1) / 2
+    assert s.mean == pytest.approx(0.025) and s.se == pytest.approx(se)
+    t = 0.025 / se                           # 3.873 on 3 degrees of freedom
+    # t_{0.975, 3} = 3.182446 and P(|T_3| > 3.873) = 0.030466 (standard tables)
+    assert s.high - s.mean == pytest.approx(3.182446 * se, rel=1e-5)
+    assert s.p_value == pytest.approx(0.030466, abs=2e-5)
+    assert t == pytest.approx(3.872983, rel=1e-6)
+
+
+def test_holm_adjusts_as_the_textbook_example():
+    # p = (0.01, 0.04, 0.03, 0.005), k = 4: sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 → 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = stats.holm([0.2, math.nan, 0.01])
+    assert adjusted[0] == pytest.approx(0.2) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+    assert stats.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 0.8·2 capped at 1; monotone after it
+    assert stats.holm([0.9, 0.01]) == pytest.approx([0.9, 0.02])
+
+
+def _rows():
+    rows = []
+    for seed in range(3):
+        for B in (None, 4.0):
+            rows.append({"label": "hard", "T": None, "B": B, "seed": seed, "acc": 0.80 + 0.01 * seed})
+            rows.append({"label": "soft", "T": 4.0, "B": B, "seed": seed,
+                         "acc": 0.80 + 0.01 * seed + (0.05 if B == 4.0 else 0.0)})
+            rows.append({"label": "soft", "T": 16.0, "B": B, "seed": seed, "acc": 0.79 + 0.01 * seed + 0.001 * seed})
+    return rows
+
+
+def test_paired_gaps_pairs_by_seed_within_each_cell():
+    gaps = stats.paired_gaps(_rows(), treatment=lambda r: r["label"] == "soft", baseline=lambda r: r["label"] == "hard",
+                             match_keys=("B",), cell_keys=("B", "T"), metric="acc")
+    by = {(g["B"], g["T"]): g for g in gaps}
+    assert set(by) == {(None, 4.0), (4.0, 4.0), (None, 16.0), (4.0, 16.0)}
+    # the seed effect (0.01·seed) cancels: soft T=4 at B=4 is +0.05 on every seed, exactly
+    assert by[(4.0, 4.0)]["gap_mean"] == pytest.approx(0.05) and by[(4.0, 4.0)]["gap_se"] == pytest.approx(0, abs=1e-12)
+    assert by[(None, 4.0)]["gap_mean"] == pytest.approx(0.0, abs=1e-12) and by[(None, 4.0)]["p_value"] == 1.0
+    assert by[(None, 16.0)]["gap_mean"] == pytest.approx(-0.01 + 0.001) and by[(None, 16.0)]["n_seeds"] == 3
+
+
+def test_paired_gaps_refuses_ambiguous_baselines():
+    rows = _rows() + [{"label": "hard", "T": None, "B": None, "seed": 0, "acc": 0.5}]
+    with pytest.raises(ValueError, match="two baseline rows"):
+        stats.paired_gaps(rows, treatment=lambda r: r["label"] == "soft", baseline=lambda r: r["label"] == "hard",
+                          match_keys=("B",), cell_keys=("B", "T"), metric="acc")
+
+
+def test_select_best_picks_the_highest_score_and_breaks_ties_deterministically():
+    summary = [{"g": "a", "B": 1.0, "val": 0.90}, {"g": "a", "B": 4.0, "val": 0.95}, {"g": "a", "B": 8.0, "val": 0.95},
+               {"g": "b", "B": 1.0, "val": math.nan}, {"g": "b", "B": 2.0, "val": 0.7}]
+    best = stats.select_best(summary, group_keys=("g",), score="val", tie_break=lambda s: (s["B"],))
+    assert best[("a",)]["B"] == 4.0          # tie at 0.95 goes to the smaller B
+    assert best[("b",)]["B"] == 2.0          # NaN never wins
+
+
+def test_summarise_penalises_diverged_runs_instead_of_dropping_them():
+    rows = [{"k": 1, "acc": 0.9, "loss": 0.1}, {"k": 1, "acc": 0.0, "loss": math.nan}]
+    (s,) = stats.summarise(rows, ("k",), ("acc", "loss"))
+    assert s["acc_mean"] == pytest.approx(0.45) and s["n_seeds"] == 2
+    assert s["loss_mean"] == pytest.approx(0.1) and s["loss_nonfinite"] == 1 and math.isnan(s["loss_std"])
+
+
+def test_regime_summary_counts_holm_significant_wins_and_losses():
+    gaps = stats.add_holm([
+        {"B": 4.0, "m": 4, "gap_mean": 0.05, "p_value": 0.001},
+        {"B": 4.0, "m": 8, "gap_mean": 0.02, "p_value": 0.04},   # 0.04·2 = 0.08 after Holm: not significant
+        {"B": None, "m": 4, "gap_mean": -0.03, "p_value": 0.002},
+        {"B": None, "m": 8, "gap_mean": 0.0, "p_value": 1.0}])
+    regimes = stats.regime_summary(gaps, regime_keys=("B",), cell_keys=("m",))
+    assert [r["B"] for r in regimes] == [4.0, None]
+    assert regimes[0]["significant_wins"] == 1 and regimes[0]["significant_losses"] == 0
+    assert regimes[1]["significant_wins"] == 0 and regimes[1]["significant_losses"] == 1
+    assert regimes[0]["cells"] == {"4": 0.05, "8": 0.02}
