@@ -175,6 +175,9 @@ def analyse(rows, teacher_rows, config) -> dict:
         "gaps": gaps,
         "matched": matched,
         "regimes": regimes,
+        # every regime's mean ± std over the matched view's seeds, for claims about single regimes
+        "summary": _summary([r for r in rows if r["role"] == ("select" if config.select_subset else "report")],
+                            lambda r: True),
         "paper": {ds: {(k if isinstance(k, str) else f"m={k[0]} {k[1]}"): v for k, v in cells.items()}
                   for ds, cells in PAPER_TABLE1.items()},
         "source": "MNIST" if config.data_dir else "sklearn digits 8x8",
