@@ -100,6 +100,13 @@ def _check_num_classes(num_classes, minimum=2):
     return operator.index(num_classes)
 
 
+def _check_sigma(sigma):
+    sigma = float(sigma)
+    if not (sigma > 0 and math.isfinite(sigma)):
+        raise ValueError(f"sigma={sigma!r} must be a positive finite noise scale")
+    return sigma
+
+
 def _check_rate(name, value, low=0.0, high=1.0):
     value = float(value)
     if not low <= value <= high:
@@ -208,9 +215,7 @@ def gaussian_noise_labels(labels, num_classes: int, sigma: float, seed: int) -> 
     smallest entry becomes exactly 0. σ > 0 is the knob: Δ grows from 0 (σ → 0) towards 1 − k/C.
     """
     num_classes = _check_num_classes(num_classes)
-    sigma = float(sigma)
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma={sigma!r} must be a positive finite noise scale")
+    sigma = _check_sigma(sigma)
     y = check_labels(labels, num_classes)
     noisy = one_hot(y, num_classes) + sigma * np.random.default_rng(seed).standard_normal((y.shape[0], num_classes))
     shifted = noisy - noisy.min(axis=1, keepdims=True)
@@ -234,7 +239,7 @@ def gaussian_noise_expected_rates(sigma: float, num_classes: int, k: int, grid_p
     trapezoid rule on t ∈ [−12, 12] (error far below any sampling error).
     """
     num_classes = _check_num_classes(num_classes)
-    k = check_k(k, num_classes)
+    sigma, k = _check_sigma(sigma), check_k(k, num_classes)
     t = np.linspace(-12.0, 12.0, grid_points)
     beat = 1.0 - _normal_cdf(t + 1.0 / sigma)
     wrong = num_classes - 1

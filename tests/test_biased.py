@@ -143,6 +143,10 @@ def test_generator_knobs_are_checked():
         biased.label_smoothing(y, 5, 1.5)
     with pytest.raises(ValueError, match="sigma=0.0"):
         biased.gaussian_noise_labels(y, 5, 0.0, seed=0)
+    with pytest.raises(ValueError, match="sigma=-1.0"):
+        biased.gaussian_noise_expected_rates(-1.0, 5, 1)
+    with pytest.raises(ValueError, match="k=5 is outside 1..4"):
+        biased.gaussian_noise_expected_rates(1.0, 5, 5)
     with pytest.raises(ValueError, match="candidate_size=4 is outside 2..3"):
         biased.partial_labels(y, 5, 4, 0.1, 0.1, seed=0)
     with pytest.raises(ValueError, match="false_negative_rate=-0.1"):
