@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from kd_theory.crowd.base import Aggregator
-from kd_theory.crowd.majority_vote import majority_vote_shares
+from kd_theory.crowd.majority_vote import vote_shares
 from kd_theory.crowd.matrix import LabelMatrix
 from kd_theory.crowd.segments import segment_sum_columns
 
@@ -39,16 +39,9 @@ EPS = 1e-10
 class EMResult(NamedTuple):
     posteriors: jax.Array    # (n_tasks, K)   q[t, c]
     prior: jax.Array         # (K,)           π
-    confusions: jax.Array    # (n_workers, K, K)  e_w[k, c]; rows k the worker never gave are 0
+    confusions: jax.Array    # (n_workers, K, K)  e_w[k, c] from the final posteriors; 0 on labels never given
     n_iterations: jax.Array  # ()             EM iterations run
     loss_history: jax.Array  # (n_iter,)      L after each iteration, NaN after the last
-
-
-def observed_labels(workers, labels, n_workers: int, n_classes: int) -> jax.Array:
-    """gave[w, k] = True iff worker w gave label k at least once."""
-    hits = jax.ops.segment_sum(jnp.ones(workers.shape, jnp.int32), workers * n_classes + labels,
-                               n_workers * n_classes)
-    return (hits > 0).reshape(n_workers, n_classes)
 
 
 def confusion_counts(posteriors, tasks, workers, labels, n_workers: int) -> jax.Array:
@@ -58,25 +51,29 @@ def confusion_counts(posteriors, tasks, workers, labels, n_workers: int) -> jax.
     return flat.reshape(n_workers, n_classes, n_classes)
 
 
-def full_confusions(counts, gave) -> jax.Array:
+def labels_given(counts) -> jax.Array:
+    """gave[w, k]: worker w gave label k at least once (Σ_c n_w[k, c] counts those answers, q rows sum to 1)."""
+    return counts.sum(axis=2) > 0.5
+
+
+def full_confusions(counts) -> jax.Array:
     """e_w[k, c] = max(n_w[k, c], ε) / Σ_{k' given by w} max(n_w[k', c], ε); 0 on labels w never gave."""
-    clipped = jnp.where(gave[:, :, None], jnp.maximum(counts, EPS), 0.0)
+    clipped = jnp.where(labels_given(counts)[:, :, None], jnp.maximum(counts, EPS), 0.0)
     return clipped / clipped.sum(axis=1, keepdims=True)
 
 
-def one_coin_skills(posteriors, tasks, workers, labels, n_workers: int) -> jax.Array:
-    """s_w = mean_{a : w_a = w} q[t_a, l_a]  (the expected fraction of w's answers that are right)."""
-    right = posteriors[tasks, labels]
-    total = jax.ops.segment_sum(right, workers, n_workers)
-    return total / jnp.maximum(jax.ops.segment_sum(jnp.ones_like(right), workers, n_workers), 1.0)
+def one_coin_skills(counts) -> jax.Array:
+    """s_w = mean_{a : w_a = w} q[t_a, l_a] = Σ_k n_w[k, k] / Σ_{k,c} n_w[k, c] (expected fraction right)."""
+    right = jnp.trace(counts, axis1=1, axis2=2)
+    return right / jnp.maximum(counts.sum(axis=(1, 2)), 1.0)
 
 
-def one_coin_confusions(skills, gave) -> jax.Array:
+def one_coin_confusions(counts) -> jax.Array:
     """e_w[k, c] = s_w if k = c else (1 − s_w)/(K − 1), clipped to [ε, 1 − ε]; 0 on labels w never gave."""
-    n_classes = gave.shape[1]
-    s = skills[:, None, None]
+    n_classes = counts.shape[1]
+    s = one_coin_skills(counts)[:, None, None]
     e = jnp.where(jnp.eye(n_classes, dtype=bool)[None], s, (1.0 - s) / max(n_classes - 1, 1))
-    return jnp.where(gave[:, :, None], jnp.clip(e, EPS, 1.0 - EPS), 0.0)
+    return jnp.where(labels_given(counts)[:, :, None], jnp.clip(e, EPS, 1.0 - EPS), 0.0)
 
 
 def log_confusions(confusions) -> jax.Array:
@@ -105,49 +102,48 @@ def evidence_lower_bound(counts, log_conf, prior, posteriors, n_answers: int) ->
     return (joint + entropy) / n_answers
 
 
-@partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_iter", "one_coin"))
-def dawid_skene_em(tasks, workers, labels, init_posteriors, tol, *, n_tasks: int, n_workers: int,
-                   n_iter: int, one_coin: bool = False) -> EMResult:
-    """Dawid-Skene EM from ``init_posteriors`` (see the module docstring for every formula).
+@partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_classes", "n_iter", "one_coin"))
+def dawid_skene_em(tasks, workers, labels, tol, *, n_tasks: int, n_workers: int, n_classes: int, n_iter: int,
+                   one_coin: bool = False, init_posteriors=None) -> EMResult:
+    """Dawid-Skene EM (see the module docstring for every formula), answers sorted by task.
 
-    ``one_coin`` swaps the full confusion matrices for one accuracy per worker. Answers must be sorted
-    by task (a :class:`LabelMatrix` is).
+    Starts from ``init_posteriors`` or, by default, the majority-vote shares. ``one_coin`` swaps the full
+    confusion matrices for one accuracy per worker. One loop trip is an M-step (with the ELBO of the
+    posteriors it was given) then an E-step, so the M-step is compiled once; the trip that stops keeps the
+    posteriors it was given (the E-step it computed is discarded).
     """
-    n_classes = init_posteriors.shape[1]
-    gave = observed_labels(workers, labels, n_workers, n_classes)
-
-    def m_step(q):
-        counts = confusion_counts(q, tasks, workers, labels, n_workers)
-        if one_coin:
-            return counts, one_coin_confusions(one_coin_skills(q, tasks, workers, labels, n_workers), gave)
-        return counts, full_confusions(counts, gave)
+    if init_posteriors is None:
+        init_posteriors = vote_shares(tasks, labels, jnp.ones(tasks.shape, jnp.float32), n_tasks, n_classes)
+    confusions_of = one_coin_confusions if one_coin else full_confusions
 
     def keep_going(state):
-        i, _, _, _, _, converged, _ = state
-        return (i < n_iter) & ~converged
+        return ~state[-1]
 
-    def iteration(state):
-        i, q, prior, conf, last_loss, _, history = state
-        q = e_step(log_confusions(conf), prior, tasks, workers, labels, n_tasks)
-        prior = q.mean(axis=0)
-        counts, conf = m_step(q)
-        loss = evidence_lower_bound(counts, log_confusions(conf), prior, q, tasks.shape[0])
-        return i + 1, q, prior, conf, loss, loss - last_loss < tol, history.at[i].set(loss)
+    def trip(state):
+        i, q, prior, _, last_loss, history, _ = state
+        counts = confusion_counts(q, tasks, workers, labels, n_workers)
+        conf = confusions_of(counts)
+        log_conf = log_confusions(conf)
+        loss = evidence_lower_bound(counts, log_conf, prior, q, tasks.shape[0])
+        stop = (i == n_iter) | ((i > 0) & (loss - last_loss < tol))
+        next_q = e_step(log_conf, prior, tasks, workers, labels, n_tasks)
+        history = jnp.where(i > 0, history.at[i - 1].set(loss), history)
+        return (i + 1, jnp.where(stop, q, next_q), jnp.where(stop, prior, next_q.mean(axis=0)), conf,
+                jnp.where(i > 0, loss, -jnp.inf), history, stop)
 
     q0 = init_posteriors
-    _, conf0 = m_step(q0)
-    state = (jnp.int32(0), q0, q0.mean(axis=0), conf0, jnp.array(-jnp.inf, q0.dtype), jnp.array(False),
-             jnp.full((n_iter,), jnp.nan, q0.dtype))
-    n, q, prior, conf, _, _, history = jax.lax.while_loop(keep_going, iteration, state)
-    return EMResult(q, prior, conf, n, history)
+    state = (jnp.int32(0), q0, q0.mean(axis=0), jnp.zeros((n_workers, n_classes, n_classes), q0.dtype),
+             jnp.array(-jnp.inf, q0.dtype), jnp.full((max(n_iter, 1),), jnp.nan, q0.dtype), jnp.array(False))
+    trips, q, prior, conf, _, history, _ = jax.lax.while_loop(keep_going, trip, state)
+    return EMResult(q, prior, conf, trips - 1, history[:n_iter])
 
 
 def fit_dawid_skene(matrix: LabelMatrix, n_iter: int, tol: float, one_coin: bool = False) -> EMResult:
     """Dawid-Skene EM on a label matrix, started from its majority-vote shares (crowd-kit's start)."""
     if n_iter < 0:
         raise ValueError(f"n_iter must be >= 0, got {n_iter}")
-    return dawid_skene_em(matrix.tasks, matrix.workers, matrix.labels, majority_vote_shares(matrix), tol,
-                          n_tasks=matrix.n_tasks, n_workers=matrix.n_workers, n_iter=int(n_iter),
+    return dawid_skene_em(matrix.tasks, matrix.workers, matrix.labels, tol, n_tasks=matrix.n_tasks,
+                          n_workers=matrix.n_workers, n_classes=matrix.n_classes, n_iter=int(n_iter),
                           one_coin=one_coin)
 
 
@@ -185,7 +181,7 @@ class OneCoinDawidSkene(DawidSkene):
 
     def _fit_matrix(self, matrix: LabelMatrix) -> np.ndarray:
         posteriors = super()._fit_matrix(matrix)
-        skills = one_coin_skills(jnp.asarray(posteriors), matrix.tasks, matrix.workers, matrix.labels,
-                                 matrix.n_workers)
+        skills = one_coin_skills(confusion_counts(jnp.asarray(posteriors, jnp.float32), matrix.tasks,
+                                                  matrix.workers, matrix.labels, matrix.n_workers))
         self.skills_ = pd.Series(np.asarray(skills), index=matrix.worker_ids, name="skill")
         return posteriors
