@@ -18,7 +18,7 @@ from kd_theory.crowd import (GLAD, DawidSkene, LabelMatrix, MajorityVote, OneCoi
 from kd_theory.crowd.agreement import log_odds_weights, weighted_vote_scores
 from kd_theory.crowd.simulate import one_coin_confusion_matrices
 from kd_theory.crowd.spectral import rank_one_completion
-from kd_theory.crowd.task_types import one_hot_answers, pair_features_times, pair_features_transpose_times
+from kd_theory.crowd.task_types import answer_pairs, pair_features_times, pair_features_transpose_times
 from kd_theory.crowd.triangular import triangular_reliabilities
 
 # crowd-kit 1.4.2 warns about pandas 3 deprecations on every call.
@@ -277,7 +277,8 @@ def test_implicit_pair_operators_equal_the_explicit_feature_matrix():
     answered = rng.random((n_tasks, n_workers)) < 0.7
     t, w = np.nonzero(answered)
     labels = rng.integers(0, n_classes, t.size)
-    y = one_hot_answers(t, w, labels, n_tasks, n_workers, n_classes)
+    answer_pair_list = answer_pairs(t, w, labels)
+    assert len(answer_pair_list[0]) == sum(n * (n - 1) // 2 for n in answered.sum(axis=1))
     dense = np.zeros((n_tasks, n_workers))
     dense[t, w] = labels + 1  # 0 = missing
     pairs = [(i, j) for i in range(n_workers) for j in range(i + 1, n_workers)]
@@ -287,9 +288,10 @@ def test_implicit_pair_operators_equal_the_explicit_feature_matrix():
     v_matrix = np.zeros((n_workers, n_workers))
     for value, (i, j) in zip(v, pairs):
         v_matrix[i, j] = v_matrix[j, i] = value
-    np.testing.assert_allclose(pair_features_times(y, jnp.asarray(v_matrix)), f @ v, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pair_features_times(answer_pair_list, jnp.asarray(v_matrix), n_tasks), f @ v, rtol=1e-5,
+                               atol=1e-5)
     u = rng.normal(size=n_tasks)
-    back = np.asarray(pair_features_transpose_times(y, jnp.asarray(u)))
+    back = np.asarray(pair_features_transpose_times(answer_pair_list, jnp.asarray(u), n_workers))
     np.testing.assert_allclose([back[i, j] for i, j in pairs], f.T @ u, rtol=1e-5, atol=1e-5)
 
 

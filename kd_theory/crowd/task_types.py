@@ -10,11 +10,12 @@ with the higher mean agreement (mean of F_t over the pairs that answered t) is c
 For K > 2 classes we use the same features with x_it x_lt read as +1 if i and l gave t the same label,
 −1 if different, 0 if not both answered (for K = 2 this is exactly x_it x_lt).
 
-F has n_workers (n_workers − 1)/2 columns, so it is never formed: with one-hot answers Y_k (tasks ×
-workers, one per class) and O = Σ_k Y_k, the pair matrix of task t is A_t = 2 Σ_k y_tk y_tkᵀ − o_t o_tᵀ,
-F v = ½ [2 Σ_k diag(Y_k V Y_kᵀ) − diag(O V Oᵀ)] and Fᵀ u = 2 Σ_k Y_kᵀ diag(u) Y_k − Oᵀ diag(u) O (zero
-diagonal), V the symmetric zero-diagonal matrix of a pair vector. Subspace iteration on the centred
-operator costs O(tasks × workers² × K) per step; memory is one dense tasks × workers × K array.
+F has n_workers (n_workers − 1)/2 columns, so it is never formed. It is read through the list of answer
+pairs: every two answers a ≠ b of one task by two different workers give a pair p = (t_p, i_p, l_p, s_p),
+s_p = +1 if they agree, −1 if not. With V a symmetric zero-diagonal workers × workers matrix standing for a
+pair vector: (F v)_t = Σ_{p ∈ t} s_p V[i_p, l_p], and Fᵀ u = Σ_p u_{t_p} s_p (e_{i_p} e_{l_p}ᵀ + e_{l_p} e_{i_p}ᵀ).
+Subspace iteration on the centred operator then costs O(#pairs) per step, #pairs = Σ_t n_t (n_t − 1)/2
+(n_t answers of task t), and memory O(#pairs + workers²).
 """
 from __future__ import annotations
 
@@ -31,23 +32,39 @@ from kd_theory.crowd.matrix import LabelMatrix
 from kd_theory.crowd.segments import label_one_hot_votes
 
 
-def one_hot_answers(tasks, workers, labels, n_tasks: int, n_workers: int, n_classes: int) -> jax.Array:
-    """Y[t, w, k] = 1 if worker w answered task t with label k (dense)."""
-    return jnp.zeros((n_tasks, n_workers, n_classes), jnp.float32).at[tasks, workers, labels].set(1.0)
+def answer_pairs(tasks, workers, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(task, worker i, worker l, agreement ±1) for every pair of answers to one task by two different
+    workers; answers sorted by task (host-side numpy, O(#pairs + n_answers × max answers per task))."""
+    tasks, workers, labels = np.asarray(tasks), np.asarray(workers), np.asarray(labels)
+    starts = np.flatnonzero(np.r_[True, tasks[1:] != tasks[:-1]]) if tasks.size else np.zeros(0, int)
+    sizes = np.diff(np.r_[starts, tasks.size])
+    position = np.arange(tasks.size) - np.repeat(starts, sizes)  # rank of the answer within its task
+    remaining = np.repeat(sizes, sizes) - position - 1           # answers after it in the same task
+    parts = []
+    for offset in range(1, int(sizes.max(initial=1))):
+        a = np.flatnonzero(remaining >= offset)
+        b = a + offset
+        a, b = a[workers[a] != workers[b]], b[workers[a] != workers[b]]
+        parts.append((tasks[a], workers[a], workers[b], np.where(labels[a] == labels[b], 1.0, -1.0)))
+    if not parts:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
+    t, i, l, agree = (np.concatenate(x) for x in zip(*parts))
+    order = np.argsort(t, kind="stable")
+    return (t[order].astype(np.int32), i[order].astype(np.int32), l[order].astype(np.int32),
+            agree[order].astype(np.float32))
 
 
-def pair_features_times(y, v) -> jax.Array:
-    """(F v)_t = Σ_{i<l} A_t[i, l] V[i, l] = ½ (2 Σ_k y_tkᵀ V y_tk − o_tᵀ V o_t), V symmetric, zero diagonal."""
-    o = y.sum(axis=2)
-    same = jnp.einsum("twk,wv,tvk->t", y, v, y)
-    return 0.5 * (2.0 * same - jnp.einsum("tw,wv,tv->t", o, v, o))
+def pair_features_times(pairs, v, n_tasks: int) -> jax.Array:
+    """(F v)_t = Σ_{i<l} A_t[i, l] V[i, l] = Σ_{p ∈ t} s_p V[i_p, l_p]   (V symmetric, zero diagonal)."""
+    t, i, l, agree = pairs
+    return jax.ops.segment_sum(agree * v[i, l], t, n_tasks, indices_are_sorted=True)
 
 
-def pair_features_transpose_times(y, u) -> jax.Array:
-    """Fᵀ u as a symmetric zero-diagonal matrix: 2 Σ_k Y_kᵀ diag(u) Y_k − Oᵀ diag(u) O, diagonal zeroed."""
-    o = y.sum(axis=2)
-    m = 2.0 * jnp.einsum("twk,t,tvk->wv", y, u, y) - jnp.einsum("tw,t,tv->wv", o, u, o)
-    return m * (1.0 - jnp.eye(m.shape[0], dtype=m.dtype))
+def pair_features_transpose_times(pairs, u, n_workers: int) -> jax.Array:
+    """Fᵀ u as a symmetric zero-diagonal matrix: M[i, l] = Σ_{p : {i_p, l_p} = {i, l}} u_{t_p} s_p."""
+    t, i, l, agree = pairs
+    upper = jnp.zeros((n_workers, n_workers), u.dtype).at[i, l].add(u[t] * agree)
+    return upper + upper.T
 
 
 def mean_pair_agreement(tasks, labels, n_tasks: int, n_classes: int) -> jax.Array:
@@ -59,13 +76,13 @@ def mean_pair_agreement(tasks, labels, n_tasks: int, n_classes: int) -> jax.Arra
     return jnp.where(pairs > 0, (2 * agreeing - pairs) / jnp.where(pairs > 0, pairs, 1.0), jnp.nan)
 
 
-def top_left_singular_vectors(y, rank: int, n_iter: int, key) -> tuple[jax.Array, jax.Array]:
+def top_left_singular_vectors(pairs, n_tasks: int, n_workers: int, rank: int, n_iter: int,
+                              key) -> tuple[jax.Array, jax.Array]:
     """(U, s): top ``rank`` left singular vectors and values of the centred F − 1 μᵀ, by subspace iteration
-    on (F − 1μᵀ)(F − 1μᵀ)ᵀ with ``rank`` + 2 vectors."""
-    n_tasks = y.shape[0]
-    mu = pair_features_transpose_times(y, jnp.ones(n_tasks)) / n_tasks
-    right = lambda u: pair_features_transpose_times(y, u) - u.sum() * mu  # noqa: E731  (F_c)ᵀ u
-    left = lambda v: pair_features_times(y, v) - 0.5 * jnp.sum(mu * v)  # noqa: E731   F_c v (⟨μ,V⟩ on i<l)
+    on (F − 1μᵀ)(F − 1μᵀ)ᵀ with ``rank`` + 2 vectors, then Rayleigh-Ritz."""
+    mu = pair_features_transpose_times(pairs, jnp.ones(n_tasks), n_workers) / n_tasks
+    right = lambda u: pair_features_transpose_times(pairs, u, n_workers) - u.sum() * mu  # noqa: E731 (F_c)ᵀ u
+    left = lambda v: pair_features_times(pairs, v, n_tasks) - 0.5 * jnp.sum(mu * v)  # noqa: E731 F_c v
     apply_gram = jax.vmap(lambda u: left(right(u)), in_axes=1, out_axes=1)
 
     def step(u, _):
@@ -74,7 +91,6 @@ def top_left_singular_vectors(y, rank: int, n_iter: int, key) -> tuple[jax.Array
 
     u0, _ = jnp.linalg.qr(jax.random.normal(key, (n_tasks, rank + 2)))
     u, _ = jax.lax.scan(step, u0, None, length=n_iter)
-    # Rayleigh-Ritz on the converged subspace orders the directions by singular value.
     small = u.T @ apply_gram(u)
     eigenvalues, eigenvectors = jnp.linalg.eigh(0.5 * (small + small.T))
     order = jnp.argsort(-eigenvalues)[:rank]
@@ -98,12 +114,11 @@ def two_means(points, n_iter: int = 100) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_classes", "n_iter"))
-def spectral_task_types(tasks, workers, labels, key, *, n_tasks: int, n_workers: int, n_classes: int,
+def spectral_task_types(tasks, labels, pairs, key, *, n_tasks: int, n_workers: int, n_classes: int,
                         n_iter: int = 30) -> jax.Array:
     """Type per task (0 = the cluster of higher mean agreement, "easy"; 1 = the other) by the spectral
-    partition of the module docstring."""
-    y = one_hot_answers(tasks, workers, labels, n_tasks, n_workers, n_classes)
-    u, s = top_left_singular_vectors(y, 2, n_iter, key)
+    partition of the module docstring; ``pairs`` from :func:`answer_pairs`."""
+    u, s = top_left_singular_vectors(pairs, n_tasks, n_workers, 2, n_iter, key)
     cluster = two_means(u * s)
     agreement = mean_pair_agreement(tasks, labels, n_tasks, n_classes)
     known = ~jnp.isnan(agreement)
@@ -114,7 +129,8 @@ def spectral_task_types(tasks, workers, labels, key, *, n_tasks: int, n_workers:
 
 def partition_tasks(matrix: LabelMatrix, seed: int = 0, n_iter: int = 30) -> np.ndarray:
     """The spectral task-type partition of a label matrix: 0 = "easy" cluster, 1 = the other."""
-    return np.asarray(spectral_task_types(matrix.tasks, matrix.workers, matrix.labels, jax.random.PRNGKey(seed),
+    pairs = answer_pairs(matrix.tasks, matrix.workers, matrix.labels)
+    return np.asarray(spectral_task_types(matrix.tasks, matrix.labels, pairs, jax.random.PRNGKey(seed),
                                           n_tasks=matrix.n_tasks, n_workers=matrix.n_workers,
                                           n_classes=matrix.n_classes, n_iter=n_iter))
 
