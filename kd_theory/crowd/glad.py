@@ -10,7 +10,8 @@ a of task t and worker w. With crowd-kit's conventions: a uniform, fixed class p
            ρ_a = q[t_a, l_a] (the posterior that answer a is right), by ``m_step_max_iter`` L-BFGS steps
            (crowd-kit uses scipy's conjugate gradient; the optimiser differs, the objective is the same).
 * Stopping: after the first iteration whose Q / (n_answers K) rose by less than ``tol`` (crowd-kit's
-  normalisation: its table has one row per answer and class).
+  normalisation: its table has one row per answer and class). As in crowd-kit, an iteration is E then M,
+  and the posteriors returned are those of the last E-step.
 """
 from __future__ import annotations
 
