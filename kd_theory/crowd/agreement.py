@@ -13,6 +13,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from kd_theory.crowd.segments import sum_over_task_answers
+
 
 def answer_signs(labels) -> jax.Array:
     """x = 2 l − 1: label index 0 ↦ −1, label index 1 ↦ +1."""
@@ -43,4 +45,4 @@ def log_odds_weights(reliability, max_reliability: float) -> jax.Array:
 
 def weighted_vote_scores(tasks, workers, signs, weights, n_tasks: int) -> jax.Array:
     """s_t = Σ_{a ∈ t} weights[w_a] x_a  (positive: label index 1)."""
-    return jax.ops.segment_sum(weights[workers] * signs, tasks, n_tasks, indices_are_sorted=True)
+    return sum_over_task_answers(weights[workers] * signs, tasks, n_tasks)

@@ -31,7 +31,7 @@ import pandas as pd
 from kd_theory.crowd.base import Aggregator
 from kd_theory.crowd.majority_vote import vote_shares
 from kd_theory.crowd.matrix import LabelMatrix
-from kd_theory.crowd.segments import segment_sum_columns
+from kd_theory.crowd.segments import sum_over_task_answers
 
 EPS = 1e-10
 
@@ -47,7 +47,7 @@ class EMResult(NamedTuple):
 def confusion_counts(posteriors, tasks, workers, labels, n_workers: int) -> jax.Array:
     """n_w[k, c] = Σ_{a : w_a = w, l_a = k} q[t_a, c]."""
     n_classes = posteriors.shape[1]
-    flat = segment_sum_columns(posteriors[tasks], workers * n_classes + labels, n_workers * n_classes)
+    flat = jax.ops.segment_sum(posteriors[tasks], workers * n_classes + labels, n_workers * n_classes)
     return flat.reshape(n_workers, n_classes, n_classes)
 
 
@@ -85,8 +85,7 @@ def e_step(log_conf, prior, tasks, workers, labels, n_tasks: int) -> jax.Array:
     """q[t, c] = softmax_c( log max(π_c, ε) + Σ_{a ∈ t} log e_{w_a}[l_a, c] )  (answers sorted by task)."""
     n_classes = prior.shape[0]
     per_answer = log_conf.reshape(-1, n_classes)[workers * n_classes + labels]
-    log_lik = jnp.log(jnp.maximum(prior, EPS)) + segment_sum_columns(per_answer, tasks, n_tasks,
-                                                                      indices_are_sorted=True)
+    log_lik = jnp.log(jnp.maximum(prior, EPS)) + sum_over_task_answers(per_answer, tasks, n_tasks)
     return jax.nn.softmax(log_lik, axis=1)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from kd_theory.crowd.base import Aggregator
 from kd_theory.crowd.matrix import LabelMatrix
-from kd_theory.crowd.segments import segment_sum_columns
+from kd_theory.crowd.segments import sum_over_task_answers
 
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -42,8 +42,7 @@ def glad_e_step(alpha, beta, log_prior, tasks, workers, labels, n_tasks: int) ->
     log_right, log_wrong = glad_answer_log_probs(alpha, beta, tasks, workers, n_classes)
     is_label = jax.nn.one_hot(labels, n_classes, dtype=log_right.dtype)
     per_answer = is_label * log_right[:, None] + (1.0 - is_label) * log_wrong[:, None]
-    return jax.nn.softmax(log_prior + segment_sum_columns(per_answer, tasks, n_tasks, indices_are_sorted=True),
-                          axis=1)
+    return jax.nn.softmax(log_prior + sum_over_task_answers(per_answer, tasks, n_tasks), axis=1)
 
 
 def glad_objective(alpha, beta, right_prob, tasks, workers, n_classes: int, alpha_mean, beta_mean) -> jax.Array:

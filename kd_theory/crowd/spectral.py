@@ -24,6 +24,7 @@ import pandas as pd
 from kd_theory.crowd.agreement import answer_signs, co_agreement, weighted_vote_scores
 from kd_theory.crowd.base import Aggregator, require_binary
 from kd_theory.crowd.matrix import LabelMatrix
+from kd_theory.crowd.segments import sum_over_task_answers
 from kd_theory.crowd.triangular import binary_probas
 
 
@@ -52,7 +53,7 @@ def spectral_meta_learner(tasks, workers, labels, *, n_tasks: int, n_workers: in
     v = u * jnp.sqrt(jnp.maximum(lam, 0.0))
     v = jnp.where(v.sum() >= 0, v, -v)
     scores = weighted_vote_scores(tasks, workers, signs, v, n_tasks)
-    total = jax.ops.segment_sum(jnp.abs(v)[workers], tasks, n_tasks, indices_are_sorted=True)
+    total = sum_over_task_answers(jnp.abs(v)[workers], tasks, n_tasks)
     return 0.5 * (1.0 + scores / jnp.where(total > 0, total, 1.0)), v
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from kd_theory.crowd.base import Aggregator
 from kd_theory.crowd.matrix import LabelMatrix
-from kd_theory.crowd.segments import label_one_hot_votes
+from kd_theory.crowd.segments import label_one_hot_votes, sum_over_task_answers
 
 
 def answer_pairs(tasks, workers, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -57,7 +57,7 @@ def answer_pairs(tasks, workers, labels) -> tuple[np.ndarray, np.ndarray, np.nda
 def pair_features_times(pairs, v, n_tasks: int) -> jax.Array:
     """(F v)_t = Σ_{i<l} A_t[i, l] V[i, l] = Σ_{p ∈ t} s_p V[i_p, l_p]   (V symmetric, zero diagonal)."""
     t, i, l, agree = pairs
-    return jax.ops.segment_sum(agree * v[i, l], t, n_tasks, indices_are_sorted=True)
+    return sum_over_task_answers(agree * v[i, l], t, n_tasks)
 
 
 def pair_features_transpose_times(pairs, u, n_workers: int) -> jax.Array:
