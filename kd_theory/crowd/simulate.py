@@ -1,0 +1,110 @@
+"""Simulated crowds: Dawid-Skene answers with task types, sparse (each task answered by a few workers).
+
+The two-type model [ours, papers.md §3 "Formal model"]: task t has a true label z_t (uniform over K
+classes unless ``class_prior`` is given) and a type g_t ∈ {0, 1} with P(g_t = 0) = β; worker w answers
+with the confusion matrix of the task's type, e^{(g)}_w[k, c] = P(answer k | z = c, type g). With one
+accuracy p^{(g)}_w per worker and type (one-coin) and K = 2 this is X_wt = z_t w.p. p_w^{(g_t)}, −z_t
+otherwise. Each task is answered by ``answers_per_task`` distinct workers drawn uniformly at random.
+
+Variants: easy/hard (Kong et al. v1: p^E ~ U[0.75, 0.95] ≥ p^H ~ U[0.5, 0.65]) and distinct skills (v2:
+half the workers good on type 0 and near random on type 1, the other half the reverse).
+Type 0 is "easy" in the easy/hard variant; the first type in general.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from kd_theory.crowd.matrix import LabelMatrix
+
+
+@dataclass(frozen=True)
+class SimulatedCrowd:
+    """Answers with the truth they were drawn from: ``matrix``, ``truth`` (label index per task),
+    ``types`` (type per task) and ``skills`` (n_types, n_workers) accuracies (NaN for non one-coin)."""
+
+    matrix: LabelMatrix
+    truth: np.ndarray
+    types: np.ndarray
+    skills: np.ndarray
+
+    def answers(self) -> pd.DataFrame:
+        """The answers as a frame with columns task, worker, label (integer ids)."""
+        return self.matrix.to_dataframe()
+
+    def truth_series(self) -> pd.Series:
+        return pd.Series(self.truth, index=self.matrix.task_ids, name="label")
+
+    def types_series(self) -> pd.Series:
+        return pd.Series(self.types, index=self.matrix.task_ids, name="type")
+
+
+def one_coin_confusion_matrices(skills, n_classes: int) -> jax.Array:
+    """e_w[k, c] = p_w if k = c else (1 − p_w)/(K − 1), for an array of accuracies p (any leading shape)."""
+    p = jnp.asarray(skills)[..., None, None]
+    return jnp.where(jnp.eye(n_classes, dtype=bool), p, (1.0 - p) / (n_classes - 1))
+
+
+def easy_hard_skills(key, n_workers: int, easy=(0.75, 0.95), hard=(0.5, 0.65)) -> jax.Array:
+    """(2, n_workers) accuracies: row 0 on easy tasks ~ U[easy], row 1 on hard tasks ~ U[hard]."""
+    easy_key, hard_key = jax.random.split(key)
+    return jnp.stack([jax.random.uniform(easy_key, (n_workers,), minval=easy[0], maxval=easy[1]),
+                      jax.random.uniform(hard_key, (n_workers,), minval=hard[0], maxval=hard[1])])
+
+
+def distinct_skill_skills(key, n_workers: int, good=(0.75, 0.95), poor=(0.45, 0.55)) -> jax.Array:
+    """(2, n_workers) accuracies of specialists: workers w < n/2 good on type 0 and poor on type 1, the rest
+    the reverse."""
+    good_key, poor_key = jax.random.split(key)
+    good_p = jax.random.uniform(good_key, (n_workers,), minval=good[0], maxval=good[1])
+    poor_p = jax.random.uniform(poor_key, (n_workers,), minval=poor[0], maxval=poor[1])
+    first_half = jnp.arange(n_workers) < n_workers // 2
+    return jnp.stack([jnp.where(first_half, good_p, poor_p), jnp.where(first_half, poor_p, good_p)])
+
+
+def random_worker_subsets(key, n_tasks: int, n_workers: int, answers_per_task: int) -> jax.Array:
+    """(n_tasks, m) distinct workers per task, uniform without replacement (the first m of a random order)."""
+    if not 1 <= answers_per_task <= n_workers:
+        raise ValueError(f"answers_per_task must be in [1, n_workers={n_workers}], got {answers_per_task}")
+    order = jnp.argsort(jax.random.uniform(key, (n_tasks, n_workers)), axis=1)
+    return order[:, :answers_per_task].astype(jnp.int32)
+
+
+def simulate_crowd(key, confusions, n_tasks: int, answers_per_task: int, type_probs, class_prior=None,
+                   skills=None) -> SimulatedCrowd:
+    """Answers of workers with confusions[g, w, k, c] on tasks of types g ~ type_probs, labels z ~ class_prior."""
+    confusions = jnp.asarray(confusions)
+    n_types, n_workers, n_classes, _ = confusions.shape
+    type_probs = jnp.asarray(type_probs, jnp.float32)
+    if type_probs.shape != (n_types,):
+        raise ValueError(f"type_probs must have one entry per type ({n_types}), got shape {type_probs.shape}")
+    class_prior = jnp.full((n_classes,), 1.0 / n_classes) if class_prior is None else jnp.asarray(class_prior)
+    type_key, label_key, worker_key, answer_key = jax.random.split(key, 4)
+    types = jax.random.categorical(type_key, jnp.log(type_probs), shape=(n_tasks,))
+    truth = jax.random.categorical(label_key, jnp.log(class_prior), shape=(n_tasks,))
+    workers = random_worker_subsets(worker_key, n_tasks, n_workers, answers_per_task)
+    answer_probs = confusions[types[:, None], workers, :, truth[:, None]]  # (n_tasks, m, K): P(k | z, type)
+    labels = jax.random.categorical(answer_key, jnp.log(answer_probs), axis=-1)
+    tasks = jnp.repeat(jnp.arange(n_tasks), answers_per_task)
+    matrix = LabelMatrix.from_arrays(np.asarray(tasks), np.asarray(workers).ravel(), np.asarray(labels).ravel(),
+                                     n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes)
+    skills = np.full((n_types, n_workers), np.nan) if skills is None else np.asarray(skills)
+    return SimulatedCrowd(matrix, np.asarray(truth), np.asarray(types), skills)
+
+
+def simulate_two_type_crowd(key, n_tasks: int, n_workers: int, answers_per_task: int, beta: float = 0.5,
+                            variant: str = "easy_hard", n_classes: int = 2) -> SimulatedCrowd:
+    """The two-type model with one-coin workers: ``variant`` "easy_hard" (v1) or "distinct_skills" (v2)."""
+    makers = {"easy_hard": easy_hard_skills, "distinct_skills": distinct_skill_skills}
+    if variant not in makers:
+        raise ValueError(f"variant must be one of {sorted(makers)}, got {variant!r}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    skill_key, crowd_key = jax.random.split(key)
+    skills = makers[variant](skill_key, n_workers)
+    return simulate_crowd(crowd_key, one_coin_confusion_matrices(skills, n_classes), n_tasks, answers_per_task,
+                          jnp.array([beta, 1.0 - beta]), skills=skills)
