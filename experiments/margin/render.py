@@ -126,7 +126,9 @@ def _digits_panel(ax, digits_rows):
     if notes:
         ax.text(0.02, 0.02, "off scale (feasible primal, below γ):\n" + "\n".join(notes), transform=ax.transAxes,
                 fontsize=7, va="bottom")
-    ax.legend(fontsize=7, loc="lower right")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.35 * (hi - lo))  # headroom: the legend sits above the markers
+    ax.legend(fontsize=7, loc="upper center")
     ax.grid(True, axis="y", alpha=0.3)
 
 
