@@ -29,9 +29,6 @@ import jax.numpy as jnp
 
 from kd_theory import losses, nets
 
-KERNEL_NAMES = ("first", "second", "both", "nngp")
-
-
 def _norms_dots_angle(X1, X2):
     """‖x‖‖x'‖, ⟨x,x'⟩ and θ = arccos(⟨x,x'⟩/(‖x‖‖x'‖)) for all pairs (zero rows: θ = π/2, kernel 0)."""
     dots = X1 @ X2.T
@@ -63,12 +60,15 @@ def ntk_both_layers(X1, X2):
     return ntk_first_layer(X1, X2) + ntk_second_layer(X1, X2)
 
 
-def kernel_fn(name: str):
-    """The closed-form kernel called ``name`` ∈ {first, second, both, nngp}."""
-    table = {"first": ntk_first_layer, "second": ntk_second_layer, "both": ntk_both_layers, "nngp": nngp}
-    if name not in table:
-        raise ValueError(f"unknown kernel {name!r}; allowed: {', '.join(KERNEL_NAMES)}")
-    return table[name]
+# The closed-form kernels by name: one table, read by get_kernel (and by configs that name a kernel).
+KERNELS = {"first": ntk_first_layer, "second": ntk_second_layer, "both": ntk_both_layers, "nngp": nngp}
+
+
+def get_kernel(name: str):
+    """Look up the closed-form kernel called ``name`` in :data:`KERNELS` (first, second, both, nngp)."""
+    if name not in KERNELS:
+        raise ValueError(f"unknown kernel {name!r}; allowed: {', '.join(KERNELS)}")
+    return KERNELS[name]
 
 
 def gram(kernel, X1, X2=None, *, block_size: int = 1024):

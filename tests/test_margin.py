@@ -1,5 +1,6 @@
-"""Certified NTK margin γ: agreement with a conic solver, bound validity, known margins, bad input."""
+"""Certified NTK margin γ: exact answers, agreement with independent solvers, bound validity, bad input."""
 import functools
+import json
 import warnings
 
 import jax
@@ -7,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kd_theory import data, margin, ntk
+from kd_theory import data, margin, ntk, references
+from kd_theory.precision import maybe_x64
 
 
 def _sphere_xor(n=40, d=5, seed=0):
@@ -18,7 +20,7 @@ def _sphere_xor(n=40, d=5, seed=0):
 
 def _conic_reference(X, y, Z):
     pytest.importorskip("cvxpy")
-    return margin.conic_reference(X, y, Z)
+    return references.margin_dual_conic(X, y, Z)
 
 
 PROBLEMS = {
@@ -66,17 +68,152 @@ def test_float64_solve_matches_float32():
     assert max(e32.lower, e64.lower) <= min(e32.upper, e64.upper)  # both certify the same γ_K
 
 
-def test_separable_data_has_margin_at_least_half_gbar():
-    gbar = 0.2
+def test_separable_data_certifies_half_the_linear_margin():
+    """v ≡ u is feasible: γ_K ≥ min_i y_i uᵀx_i · P_K(zᵀx_i > 0). With antithetic gates (z and −z) every
+    x is on for exactly half of them, so γ_K ≥ ĝ/2 (ĝ = min_i y_i uᵀx_i ≥ ḡ) holds exactly at K, as the
+    population statement γ ≥ ḡ/2 does: the certified interval must respect it."""
+    gbar, tol = 0.2, 1e-3
     ds = data.separable_with_margin(dim=6, margin=gbar, n_train=150, n_test=1, seed=0)
     X, y = ds.X_train, ds.y_train
-    est = margin.estimate_margin(X, y, num_gates=4096, key=jax.random.PRNGKey(0), tol=1e-3)
     u = np.asarray(ds.info["direction"])
-    # Sampled statement, exact: v_k ≡ u is feasible, so γ_K ≥ min_i y_i uᵀx_i · (fraction of gates on x_i).
-    active = np.mean(est.gates @ X.T > 0, axis=0)
-    assert est.upper >= np.min(y * (X @ u) * active)
-    # Population statement γ ≥ ḡ/2, up to the gate-sampling error of a fraction (≈ 3/(2√K) ≈ 2.3%).
-    assert est.value >= gbar / 2 * (1 - 0.025)
+    g_hat = float(np.min(y * (X.astype(np.float64) @ u)))
+    assert g_hat >= gbar - 1e-6
+    Z = np.asarray(margin.sample_gates(jax.random.PRNGKey(0), 2048, 6))
+    est = margin.estimate_margin(X, y, gates=np.concatenate([Z, -Z]), tol=tol)
+    assert est.converged
+    assert est.upper >= g_hat / 2                 # γ_K ≤ upper, and γ_K ≥ ĝ/2
+    assert est.lower >= (1 - tol) * g_hat / 2     # lower ≥ (1 − tol)·upper ≥ (1 − tol)·γ_K
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact answers (no conic solver)
+# ---------------------------------------------------------------------------------------------
+
+ORTHOGONAL_PAIR_GAMMA = (1 + 1 / np.sqrt(2)) / 4  # 0.42678: derived in test_orthogonal_pair_exact_margin
+
+
+def _brackets(est, exact, rtol=1e-6):
+    """lower ≤ exact ≤ upper up to float rounding, and the interval is as tight as promised."""
+    assert est.lower <= exact * (1 + rtol) and exact <= est.upper * (1 + rtol), (est.lower, exact, est.upper)
+    assert est.upper - est.lower <= est.tol * est.upper
+
+
+def test_antipodal_pair_exact_margin():
+    """x (y = +1) and −x (y = −1), ‖x‖ = 1. g_q(z) = x·[q₁ 1(zᵀx > 0) + q₂ 1(zᵀx < 0)], so
+    ‖g_q(z)‖ is q₁ on one half-space and q₂ on the other: F(q) = (q₁ + q₂)/2 = 1/2 for every q, γ = 1/2
+    (= ‖x‖/2, the largest possible). On K gates, f(q) = q₁ p̂ + q₂ (1 − p̂) with p̂ the fraction of gates on
+    x: linear in q, so γ_K = min(p̂, 1 − p̂) exactly; with antithetic gates p̂ = 1/2 and γ_K = γ."""
+    x = np.array([0.6, -0.8, 0.0])
+    X, y = np.stack([x, -x]).astype(np.float32), np.array([1.0, -1.0], np.float32)
+    Z = np.asarray(margin.sample_gates(jax.random.PRNGKey(3), 501, 3))
+    p_hat = np.mean(Z.astype(np.float64) @ x > 0)
+    _brackets(margin.estimate_margin(X, y, gates=Z, tol=1e-4), min(p_hat, 1 - p_hat))
+    _brackets(margin.estimate_margin(X, y, gates=np.concatenate([Z, -Z]), tol=1e-4), 0.5)
+
+
+def _orthogonal_pair():
+    return np.eye(2, dtype=np.float32), np.array([1.0, -1.0], np.float32)
+
+
+def _orthogonal_pair_sampled_dual(q1, Z):
+    """f(q) on gates Z for x₁ = e₁ (y = +1), x₂ = e₂ (y = −1), q = (q₁, 1 − q₁): by counting quadrants."""
+    on1, on2 = Z[:, 0] > 0, Z[:, 1] > 0
+    both, only1, only2 = np.mean(on1 & on2), np.mean(on1 & ~on2), np.mean(~on1 & on2)
+    return both * np.hypot(q1, 1 - q1) + only1 * q1 + only2 * (1 - q1)
+
+
+def test_orthogonal_pair_exact_margin():
+    """x₁ = e₁ (y = +1), x₂ = e₂ (y = −1). g_q(z) = q₁ 1(z₁ > 0) e₁ − q₂ 1(z₂ > 0) e₂; the four sign
+    quadrants of (z₁, z₂) have probability 1/4 each and give ‖g‖ = √(q₁² + q₂²), q₁, q₂, 0, so
+    F(q) = (√(q₁² + q₂²) + q₁ + q₂)/4 = (√(q₁² + q₂²) + 1)/4, smallest at q = (1/2, 1/2):
+    γ = (1 + 1/√2)/4 ≈ 0.42678.
+    One gate per quadrant makes f = F exactly, so γ_K = γ. With K = 2^16 random gates γ_K − γ has a
+    standard deviation of about sd(‖g‖)/√K ≈ 0.26/256 ≈ 0.001: the 0.005 asserted is 5 of them. γ_K itself
+    is minimised exactly by a 1-D grid over q₁ (f is a function of q₁ alone)."""
+    X, y = _orthogonal_pair()
+    quadrants = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], np.float32)
+    _brackets(margin.estimate_margin(X, y, gates=quadrants, tol=1e-5), ORTHOGONAL_PAIR_GAMMA)
+    est = margin.estimate_margin(X, y, num_gates=2 ** 16, key=jax.random.PRNGKey(4), tol=1e-5)
+    Z = est.gates.astype(np.float64)
+    gamma_K = np.min(_orthogonal_pair_sampled_dual(np.linspace(0, 1, 200001), Z))
+    _brackets(est, gamma_K, rtol=1e-5)  # the 1-D grid is within ~1e-10 of the minimum
+    assert abs(est.value - ORTHOGONAL_PAIR_GAMMA) < 0.005
+
+
+def test_fresh_gate_dual_is_unbiased_for_the_population_dual():
+    """Orthogonal pair, q = (0.3, 0.7): ‖g_q(z)‖ takes √(q₁² + q₂²), q₁, q₂, 0 with probability 1/4 each, so
+    F(q) and the standard deviation of one draw are known exactly; F(q) ≥ γ."""
+    X, y = _orthogonal_pair()
+    q = np.array([0.3, 0.7])
+    values = np.array([np.hypot(*q), q[0], q[1], 0.0])
+    F, sd = values.mean(), values.std()
+    K = 2 ** 16
+    mean, se = margin.fresh_gate_dual(q, X, y, num_gates=K, key=jax.random.PRNGKey(5))
+    assert abs(mean - F) < 4 * sd / np.sqrt(K)
+    np.testing.assert_allclose(se, sd / np.sqrt(K), rtol=0.05)
+    assert F > ORTHOGONAL_PAIR_GAMMA
+    with pytest.raises(ValueError, match="simplex"):
+        margin.fresh_gate_dual(np.array([0.5, 0.6]), X, y, num_gates=16, key=jax.random.PRNGKey(0))
+
+
+def test_margin_is_positively_homogeneous():
+    """γ(cX) = c·γ(X) for c > 0: the gates 1(zᵀcx > 0) do not change and A_k scales by c (so does γ_K)."""
+    X, y = _sphere_xor(n=30, d=4, seed=5)
+    Z = np.asarray(margin.sample_gates(jax.random.PRNGKey(6), 1000, 4))
+    tol = 1e-4
+    base = margin.estimate_margin(X, y, gates=Z, tol=tol)
+    for c in (0.25, 3.0):
+        scaled = margin.estimate_margin(c * X, y, gates=Z, tol=tol)
+        assert c * base.lower <= scaled.upper * (1 + 1e-6) and scaled.lower <= c * base.upper * (1 + 1e-6)
+        assert abs(scaled.value - c * base.value) <= tol * c * base.upper
+        svm = lambda X: np.array(margin.svm_margin(X, y, tol=1e-6, dtype=np.float64))
+        lower, upper = svm(c * X)
+        assert c * svm(X)[0] <= upper * (1 + 1e-9) and lower <= c * svm(X)[1] * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# The SVM bound against an independent QP
+# ---------------------------------------------------------------------------------------------
+
+def _first_layer_ntk_numpy(X):
+    """Θ_W(x, x') = ⟨x, x'⟩(π − θ)/(2π), written out again in NumPy float64 (not kd_theory.ntk)."""
+    X = np.asarray(X, np.float64)
+    dots = X @ X.T
+    norms = np.linalg.norm(X, axis=1)
+    theta = np.arccos(np.clip(dots / np.outer(norms, norms), -1.0, 1.0))
+    return dots * (np.pi - theta) / (2 * np.pi)
+
+
+def test_enumeration_reference_on_a_hand_solved_qp():
+    """min over Δ₂ of a q₁² + b q₂² is ab/(a + b), at q ∝ (b, a)."""
+    value, q = references.simplex_qp_by_enumeration(np.diag([2.0, 3.0]))
+    np.testing.assert_allclose(value, 6.0 / 5.0, rtol=1e-12)
+    np.testing.assert_allclose(q, [0.6, 0.4], rtol=1e-12)
+    with pytest.raises(ValueError, match="square Q"):
+        references.simplex_qp_by_enumeration(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_svm_margin_matches_an_independent_qp(seed):
+    """Float64: the certified interval holds the exact γ₂ to rounding. Float32: to the ~1e-4 relative error of
+    the float32 kernel (arccos near θ = 0: a few 1e-4 relative, documented in svm_margin)."""
+    X, y = _sphere_xor(n=10, d=3, seed=10 + seed)
+    Q = y[:, None] * _first_layer_ntk_numpy(X) * y[None, :]
+    gamma2 = np.sqrt(references.simplex_qp_by_enumeration(Q)[0])
+    tol = 1e-6
+    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-3)):
+        lower, upper = margin.svm_margin(X, y, tol=tol, dtype=dtype)
+        assert lower <= gamma2 * (1 + rtol) and gamma2 <= upper * (1 + rtol), (dtype, lower, gamma2, upper)
+        assert upper - lower <= 2 * tol * upper  # a gap tol in γ₂² is about tol/2 in γ₂
+
+
+def test_svm_margin_of_the_exact_pairs():
+    """Antipodal and orthogonal pairs: Θ_W(x₁, x₂) = 0 (θ = π, or ⟨x₁, x₂⟩ = 0) and Θ_W(x, x) = 1/2, so
+    γ₂² = min (q₁² + q₂²)/2 = 1/4: γ₂ = 1/2, above γ = 1/2 and γ ≈ 0.4268 respectively."""
+    x = np.array([0.6, 0.8], np.float32)
+    for X, y in ((np.stack([x, -x]), np.array([1.0, -1.0], np.float32)), _orthogonal_pair()):
+        lower, upper = margin.svm_margin(X, y, tol=1e-6)
+        assert lower <= 0.5 * (1 + 1e-6) and 0.5 <= upper * (1 + 1e-6)
 
 
 def test_noisy_xor_margin_shrinks_like_one_over_d():
@@ -160,12 +297,12 @@ def test_kernel_teacher_logits():
 # Bad input
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("scale", [1.0, 2.5])
-def test_same_direction_opposite_labels_gives_zero_margin(scale):
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_exactly_parallel_opposite_labels_gives_zero_margin(scale):
     X, y = _sphere_xor(n=12, d=4, seed=1)
-    X[9] = scale * X[2]
+    X[9] = scale * X[2]  # exact in float32: a power of two
     y[9] = -y[2]
-    with pytest.warns(RuntimeWarning, match=r"\(2, 9\)"):
+    with pytest.warns(RuntimeWarning, match=r"exactly parallel.*\(2, 9\)"):
         est = margin.estimate_margin(X, y, num_gates=256, key=jax.random.PRNGKey(0))
     assert est.lower == est.upper == 0.0 and est.zero_margin_pairs == ((2, 9),)
     # The returned q certifies it: f(q) = 0 on any gates.
@@ -174,6 +311,35 @@ def test_same_direction_opposite_labels_gives_zero_margin(scale):
     assert float(upper) < 1e-6
     with pytest.raises(ValueError, match="γ = 0"), pytest.warns(RuntimeWarning):
         margin.kernel_teacher_logits(X, y, num_gates=256, key=jax.random.PRNGKey(0))
+
+
+def test_exactly_parallel_is_decided_exactly():
+    x = np.array([0.3, -1.7, 2.9e-3, 0.0], np.float32)
+    assert margin.exactly_parallel(x, np.float64(2.5) * x.astype(np.float64))  # exact: 24 + 3 bits fit in 53
+    assert not margin.exactly_parallel(x, np.float32(2.5) * x)  # each entry rounded to float32 on its own
+    assert not margin.exactly_parallel(x, -x)                   # c < 0: antiparallel
+    assert margin.exactly_parallel(x, x) and margin.exactly_parallel(x, np.float32(0.5) * x)
+    assert not margin.exactly_parallel(x, x + np.array([0, 0, 0, 1e-30], np.float32))
+
+
+def test_nearly_parallel_opposite_labels_only_warn():
+    """1 − cos ≤ 1e-9 but not exactly parallel: γ > 0 (tiny), so no γ = 0 certificate, only a warning."""
+    X, y = _sphere_xor(n=12, d=4, seed=1)
+    X[9] = X[2] + np.array([0, 0, 0, 2e-6], np.float32)  # 1 − cos ≈ 1e-12
+    y[9] = -y[2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = margin.estimate_margin(X, y, num_gates=256, key=jax.random.PRNGKey(0), max_iters=50)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "nearly parallel" in messages and "(2, 9)" in messages
+    assert est.zero_margin_pairs == () and est.near_parallel_pairs == ((2, 9),)
+    assert est.iterations > 0 and est.lower <= est.upper
+    # q ∝ 1/‖x‖ on the pair nearly cancels g(z): a tiny certified upper bound that the lower bound respects.
+    q_pair = np.zeros(len(X))
+    q_pair[[2, 9]] = 0.5
+    with jax.enable_x64(True):
+        pair_upper, _ = margin.margin_bounds(*(jnp.asarray(a, jnp.float64) for a in (q_pair, X, y, est.gates)))
+    assert 0 < float(pair_upper) < 1e-5 and est.lower <= float(pair_upper)
 
 
 def test_antiparallel_opposite_labels_is_fine():
@@ -199,3 +365,46 @@ def test_bad_inputs_raise_naming_points(mutate, match):
         margin.estimate_margin(X, y, num_gates=64, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match=match):
         margin.svm_margin(X, y)
+
+
+def test_maybe_x64():
+    with maybe_x64("float64"):
+        assert jnp.asarray(1.0, jnp.float64).dtype == jnp.float64
+    with maybe_x64(np.float32):
+        assert jnp.asarray(1.0).dtype == jnp.float32
+    with pytest.raises(ValueError, match="dtype"):
+        maybe_x64("not-a-dtype")
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment: compute → results dict → render from the dict alone
+# ---------------------------------------------------------------------------------------------
+
+def test_margin_experiment_computes_then_renders_from_results_alone(tmp_path):
+    from experiments import margin as experiment
+    from experiments.margin import render
+    from experiments.margin.config import get_config
+    from kd_theory.results import OutputDir, to_json
+    config = get_config()
+    config.update(dict(digits_variants=(), xor_dims=(3, 4), xor_num_gates=256, gate_seeds=2, fresh_gates=2048,
+                       vstar_fresh_gates=256))
+    experiment.validate(config)
+    results = experiment.compute(config)
+    assert [r["dataset"] for r in results["rows"]] == ["xor-support-d3", "xor-support-d4"]
+    for r in results["rows"]:
+        draws = [(g["gamma_K_lower"] + g["gamma_K_upper"]) / 2 for g in r["gate_draws"]]
+        assert len(draws) == r["gate_seeds"] == 2 and draws[0] == r["gamma_K"]
+        assert r["gamma_K_seed_min"] == min(draws) and r["gamma_K_seed_max"] == max(draws)
+        np.testing.assert_allclose(r["gamma_K_seed_std"], np.std(draws, ddof=1))
+        assert 0 < r["gamma_K_lower"] <= r["gamma_K_upper"] <= r["norm_bound"]
+        assert r["gamma_upper_fresh_se"] > 0 and r["gamma_symmetric_se"] > 0
+    assert len(experiment.solve_rows(results)) == 4  # one line per (data set, gate draw)
+    # Render from a JSON round trip of the dict, as a report re-rendering results.json would.
+    out = OutputDir(str(tmp_path))
+    render.render(json.loads(to_json(results)), out)
+    text = (tmp_path / "margin.md").read_text()
+    assert "γ_K lower" in text and "xor-support-d4" in text and (tmp_path / "margin.png").stat().st_size > 10_000
+    bad = get_config()
+    bad.gate_seeds = 0
+    with pytest.raises(ValueError, match="gate_seeds"):
+        experiment.validate(bad)

@@ -16,11 +16,11 @@ def _points(n, d, seed, unit=False):
     return jnp.asarray(X)
 
 
-@pytest.mark.parametrize("name", ntk.KERNEL_NAMES)
+@pytest.mark.parametrize("name", ntk.KERNELS)
 def test_closed_forms_symmetric_psd(name):
     X = _points(60, 4, 0)
     X = X.at[7].set(X[3])  # a duplicate point: the Gram matrix is singular but still PSD
-    K = np.asarray(ntk.kernel_fn(name)(X, X), np.float64)
+    K = np.asarray(ntk.get_kernel(name)(X, X), np.float64)
     np.testing.assert_allclose(K, K.T, atol=1e-5)
     eig = np.linalg.eigvalsh((K + K.T) / 2)
     assert eig.min() >= -1e-5 * eig.max()
@@ -38,13 +38,13 @@ def test_closed_form_values():
     np.testing.assert_allclose(theta_w[0, 2], 0.0, atol=1e-6)
     np.testing.assert_allclose(ntk.ntk_both_layers(x, x), theta_w + k, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown kernel"):
-        ntk.kernel_fn("third")
+        ntk.get_kernel("third")
 
 
 def test_gram_blocks_match_direct():
     X1, X2 = _points(53, 6, 1), _points(17, 6, 2)
-    for name in ntk.KERNEL_NAMES:
-        f = ntk.kernel_fn(name)
+    for name in ntk.KERNELS:
+        f = ntk.get_kernel(name)
         np.testing.assert_allclose(ntk.gram(f, X1, X2, block_size=8), f(X1, X2), rtol=1e-4, atol=1e-4)
     params = nets.standard_init(jax.random.PRNGKey(0), 32, 6)
     f = functools.partial(ntk.empirical_ntk, params, layers="both")
