@@ -121,6 +121,16 @@ def _plt():
     return plt
 
 
+def _log_axes(ax):
+    """Log-log axes with plain numbers at the major ticks and no labels at the minor ones."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
 def _plot_mstar(ax, xs, pts, label, top, shift=1.0, legend=True):
     """m* with its bootstrap interval; censored points drawn as ▲ at ``top`` (beyond the grid)."""
     color, marker = _style(label)
@@ -155,13 +165,12 @@ def plot_mstar_gamma(results):
                     if pts:
                         _plot_mstar(ax, [1 / p["gamma"] for p in pts], pts, label, top,
                                     shift=1 + 0.02 * (k - 1), legend=fill)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log_axes(ax)
             ax.axhline(max(results["widths"]), color="0.6", lw=0.8, ls=":")
             ax.set_title(f"{regime}, ε = {e:g}", fontsize=8)
             ax.grid(alpha=0.3, which="both")
             if i == len(regimes) - 1:
-                ax.set_xlabel("1/γ_K (filled: xor over d; open: separable over ḡ)")
+                ax.set_xlabel("1/γ_K (filled: xor; open: separable)")
             if j == 0:
                 ax.set_ylabel("m* (neurons)")
     axes[0][-1].legend(fontsize=6, loc="upper left")
@@ -197,8 +206,7 @@ def plot_mstar_eps(results):
             s = results["slopes_by_regime"][regime].get(label, {}).get("inv_eps")
             slope = "" if s is None else f" slope {_num(s['value'])} [{_num(s['low'])}, {_num(s['high'])}]"
             ax.set_title(f"{regime}, {label}:{slope}", fontsize=7)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log_axes(ax)
             ax.grid(alpha=0.3, which="both")
             if i == len(regimes) - 1:
                 ax.set_xlabel("1/ε")
@@ -262,8 +270,7 @@ def plot_phase(results):
                            marker=marker, s=28, label=f"{winner} ({len(pts)})")
         ax.plot(eps, np.sqrt(eps), "k--", lw=1, label="γ² = ε (rule of thumb)")
         ax.plot(eps, b["gamma_star"], "k-", lw=1.2, label=f"γ*(ε), bounds (n={b['n']}, δ={b['delta']:g})")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_axes(ax)
         ax.set_xlim(eps.min(), eps.max())
         ax.set_ylim(0.01, 0.5)
         ax.set_xlabel("target training error ε")
