@@ -176,3 +176,100 @@ def regime_summary(gaps: Iterable[dict], *, regime_keys: Sequence[str], cell_key
         entry["n_cells"] = len(cells)
         out.append(entry)
     return sorted(out, key=lambda e: -e["gap_mean"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling laws: the smallest width that succeeds, bootstrap intervals over seeds, log-log slopes
+# ---------------------------------------------------------------------------------------------
+
+def minimum_width(widths, successes, fraction: float) -> float:
+    """m* = min{ m_j : (1/S) Σ_s successes[s, j] ≥ fraction }, the smallest width of the grid at which
+    at least ``fraction`` of the S seeds succeed; ``inf`` when no width does (censored: m* lies beyond
+    the grid, or does not exist). ``widths`` (J,) increasing; ``successes`` (S, J) booleans.
+
+    No monotonicity is imposed: a width that succeeds by chance below a failing one counts.
+    """
+    widths = np.asarray(widths, float)
+    successes = np.asarray(successes, bool)
+    if widths.ndim != 1 or np.any(np.diff(widths) <= 0):
+        raise ValueError(f"minimum_width: widths must be a strictly increasing 1-D grid; got {widths.tolist()}")
+    if successes.ndim != 2 or successes.shape[1] != widths.size or successes.shape[0] == 0:
+        raise ValueError(f"minimum_width: successes must have shape (seeds ≥ 1, {widths.size}); "
+                         f"got {successes.shape}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"minimum_width: fraction={fraction!r} must be in (0, 1]")
+    passing = np.flatnonzero(successes.mean(axis=0) >= fraction)
+    return float(widths[passing[0]]) if passing.size else math.inf
+
+
+class BootstrapInterval(NamedTuple):
+    """Percentile interval [low, high] of a statistic over bootstrap resamples; ``n_valid`` resamples
+    gave a non-NaN value (inf counts as a value: a censored m*)."""
+    low: float
+    high: float
+    n_valid: int
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = 1000,
+                       level: float = 0.95, seed: int = 0) -> BootstrapInterval:
+    """Percentile bootstrap: draw index vectors I_b of n units (seeds) with replacement, evaluate
+    θ_b = statistic(I_b), and return the empirical (1 − level)/2 and (1 + level)/2 quantiles of the
+    θ_b, taken as order statistics (NumPy's "lower" and "higher" methods: no interpolation, so a
+    statistic that lives on a grid (m*) or is infinite (censored) keeps its values). NaN θ_b (an
+    undefined statistic on that resample) are left out and counted."""
+    if n < 1 or n_boot < 1:
+        raise ValueError(f"bootstrap_interval: need n ≥ 1 units and n_boot ≥ 1; got n={n}, n_boot={n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"bootstrap_interval: level={level!r} must be in (0, 1)")
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return BootstrapInterval(math.nan, math.nan, 0)
+    alpha = (1 - level) / 2
+    return BootstrapInterval(float(np.quantile(values, alpha, method="lower")),
+                             float(np.quantile(values, 1 - alpha, method="higher")), int(values.size))
+
+
+class SlopeFit(NamedTuple):
+    """slope b of log y = a_g + b·log x (a_g one intercept per group), its level-t interval
+    [low, high] from the regression's standard error, and the number of points used."""
+    slope: float
+    low: float
+    high: float
+    n: int
+
+
+def loglog_slope(x, y, groups=None, level: float = 0.95) -> SlopeFit:
+    """Least squares fit of log y = a_g + b·log x over the points with finite positive x and y.
+
+    ``groups`` (optional, one label per point) gives each group its own intercept a_g (a fixed
+    effect: e.g. one per data set when fitting m* against 1/ε across data sets), so b is the common
+    within-group slope. Interval: b ± t_{(1+level)/2, n−p}·SE(b), SE from the residual variance
+    with n − p degrees of freedom (p = 1 + number of groups); NaN when n − p < 1 or log x does not
+    vary within any group (then b itself is NaN).
+    """
+    from scipy import stats as scipy_stats
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    g = np.zeros(x.shape, int) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    if x.shape != y.shape or g.shape != x.shape or x.ndim != 1:
+        raise ValueError(f"loglog_slope: x, y (and groups) must be 1-D of one length; got {x.shape}, {y.shape}, "
+                         f"{g.shape}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lx, ly, g = np.log(x[keep]), np.log(y[keep]), g[keep]
+    n = int(lx.size)
+    levels = np.unique(g)
+    # the slope is identified only by the within-group variation of log x
+    centred = lx - np.array([lx[g == k].mean() for k in g]) if n else lx
+    if n == 0 or np.allclose(centred, 0.0):
+        return SlopeFit(math.nan, math.nan, math.nan, n)
+    design = np.column_stack([lx] + [(g == k).astype(float) for k in levels])
+    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+    dof = n - design.shape[1]
+    if dof < 1:
+        return SlopeFit(float(coef[0]), math.nan, math.nan, n)
+    residual = ly - design @ coef
+    sigma2 = float(residual @ residual) / dof
+    se = math.sqrt(sigma2 * np.linalg.pinv(design.T @ design)[0, 0])
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, dof)) * se
+    return SlopeFit(float(coef[0]), float(coef[0] - half), float(coef[0] + half), n)

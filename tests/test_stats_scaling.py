@@ -1,0 +1,123 @@
+"""The scaling-law statistics of kd_theory.stats: m* on a width grid, percentile bootstrap, log-log slopes."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from kd_theory import stats
+
+WIDTHS = [2, 4, 8, 16]
+
+
+def test_minimum_width_is_the_first_width_where_the_share_of_seeds_succeeds():
+    ok = np.array([[0, 0, 1, 1],
+                   [0, 1, 1, 1],
+                   [0, 0, 0, 1],
+                   [0, 0, 1, 1]], bool)   # shares 0, 0.25, 0.75, 1
+    assert stats.minimum_width(WIDTHS, ok, 0.75) == 8
+    assert stats.minimum_width(WIDTHS, ok, 1.0) == 16
+    assert stats.minimum_width(WIDTHS, ok, 0.25) == 4
+
+
+def test_minimum_width_is_censored_when_no_width_succeeds():
+    ok = np.array([[0, 0, 0, 1], [0, 0, 0, 0]], bool)   # share at most 0.5
+    assert stats.minimum_width(WIDTHS, ok, 0.75) == math.inf
+
+
+def test_minimum_width_takes_a_lucky_small_width_without_monotonicity():
+    ok = np.array([[1, 0, 1, 1], [1, 0, 1, 1]], bool)
+    assert stats.minimum_width(WIDTHS, ok, 1.0) == 2
+
+
+@pytest.mark.parametrize("widths, ok, fraction, match", [
+    ([4, 2, 8, 16], np.ones((2, 4), bool), 0.5, "increasing"),
+    (WIDTHS, np.ones((2, 3), bool), 0.5, "shape"),
+    (WIDTHS, np.ones((0, 4), bool), 0.5, "shape"),
+    (WIDTHS, np.ones((2, 4), bool), 0.0, "fraction"),
+    (WIDTHS, np.ones((2, 4), bool), 1.5, "fraction"),
+])
+def test_minimum_width_refuses_bad_input(widths, ok, fraction, match):
+    with pytest.raises(ValueError, match=match):
+        stats.minimum_width(widths, ok, fraction)
+
+
+def test_bootstrap_quantiles_are_order_statistics():
+    # statistic = the first drawn unit: uniform on 0..9, so the 2.5% and 97.5% order statistics of
+    # 4000 draws are 0 and 9 exactly (P(no 0 in 4000 draws) = 0.9^4000).
+    ci = stats.bootstrap_interval(lambda idx: float(idx[0]), 10, n_boot=4000, level=0.95, seed=1)
+    assert (ci.low, ci.high, ci.n_valid) == (0.0, 9.0, 4000)
+
+
+def test_bootstrap_of_identical_seeds_is_a_point_and_keeps_infinity():
+    ok = np.tile(np.array([0, 0, 1, 1], bool), (6, 1))
+    ci = stats.bootstrap_interval(lambda idx: stats.minimum_width(WIDTHS, ok[idx], 0.75), 6, n_boot=200)
+    assert (ci.low, ci.high) == (8.0, 8.0)
+    never = np.zeros((6, 4), bool)
+    ci = stats.bootstrap_interval(lambda idx: stats.minimum_width(WIDTHS, never[idx], 0.75), 6, n_boot=50)
+    assert (ci.low, ci.high) == (math.inf, math.inf)
+
+
+def test_bootstrap_of_a_borderline_m_star_spans_the_neighbouring_widths():
+    # 6 of 8 seeds succeed from width 8 on, the other two only at 16: resamples with more than two of
+    # the late seeds push m* to 16, so the interval is [8, 16]; nothing below 8 ever passes.
+    ok = np.array([[0, 0, 1, 1]] * 6 + [[0, 0, 0, 1]] * 2, bool)
+    ci = stats.bootstrap_interval(lambda idx: stats.minimum_width(WIDTHS, ok[idx], 0.75), 8, n_boot=2000, seed=3)
+    assert (ci.low, ci.high) == (8.0, 16.0)
+
+
+def test_bootstrap_leaves_out_undefined_statistics_and_counts_them():
+    ci = stats.bootstrap_interval(lambda idx: math.nan if idx[0] == 0 else 1.0, 4, n_boot=400, seed=0)
+    assert 250 < ci.n_valid < 350 and (ci.low, ci.high) == (1.0, 1.0)
+    ci = stats.bootstrap_interval(lambda idx: math.nan, 4, n_boot=10)
+    assert math.isnan(ci.low) and ci.n_valid == 0
+
+
+def test_bootstrap_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="level"):
+        stats.bootstrap_interval(lambda idx: 0.0, 3, level=1.0)
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.bootstrap_interval(lambda idx: 0.0, 0)
+
+
+def test_loglog_slope_recovers_an_exact_power_law():
+    x = np.geomspace(2, 50, 7)
+    fit = stats.loglog_slope(x, 3.0 * x ** 2.5)
+    assert fit.slope == pytest.approx(2.5, abs=1e-10)
+    assert fit.low == pytest.approx(2.5, abs=1e-6) and fit.high == pytest.approx(2.5, abs=1e-6)
+    assert fit.n == 7
+
+
+def test_loglog_slope_matches_scipy_linregress_and_its_interval_covers_the_truth():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1, 100, 40)
+    y = 2.0 * x ** 1.7 * np.exp(0.1 * rng.standard_normal(40))
+    fit = stats.loglog_slope(x, y)
+    ref = scipy_stats.linregress(np.log(x), np.log(y))
+    half = scipy_stats.t.ppf(0.975, 38) * ref.stderr
+    assert fit.slope == pytest.approx(ref.slope, rel=1e-10)
+    assert fit.low == pytest.approx(ref.slope - half, rel=1e-8)
+    assert fit.high == pytest.approx(ref.slope + half, rel=1e-8)
+    assert fit.low < 1.7 < fit.high
+
+
+def test_loglog_slope_with_groups_fits_one_intercept_per_group():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    y = np.array([1.0, 4.0, 16.0, 0.64, 2.56, 10.24])   # slope 2, intercepts 1 (x ≤ 4) and 0.01 (x ≥ 8)
+    fit = stats.loglog_slope(x, y, groups=["a", "a", "a", "b", "b", "b"])
+    assert fit.slope == pytest.approx(2.0, abs=1e-10)
+    assert stats.loglog_slope(x, y).slope != pytest.approx(2.0, abs=0.1)  # pooled: biased by the offset
+
+
+def test_loglog_slope_leaves_out_censored_points_and_reports_undefined_cases():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    fit = stats.loglog_slope(x, np.array([1.0, 2.0, 4.0, math.inf]))
+    assert fit.n == 3 and fit.slope == pytest.approx(1.0)
+    two = stats.loglog_slope([1.0, 2.0], [1.0, 3.0])
+    assert two.slope == pytest.approx(math.log(3) / math.log(2)) and math.isnan(two.low)
+    flat = stats.loglog_slope([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])
+    assert math.isnan(flat.slope)
+    singletons = stats.loglog_slope([1.0, 2.0], [1.0, 2.0], groups=["a", "b"])
+    assert math.isnan(singletons.slope)
+    with pytest.raises(ValueError, match="one length"):
+        stats.loglog_slope([1.0, 2.0], [1.0])
