@@ -109,7 +109,12 @@ def test_bad_grids_are_clear_errors():
 
 def test_nonfinite_runs_are_flagged():
     tasks, _ = small_problem(n_seeds=1)
-    runs = sweep.grid(dataset=["xor"], width=[4], target=["hard"], seed=[0], lr=[1.0, 1e38])
+    task = tasks["xor"]
+    broken = np.array(task.targets["soft"], np.float32)
+    broken[3] = np.nan  # a corrupted teacher output: that run's losses are NaN, its neighbour's are not
+    tasks = {"xor": sweep.Task(task.X_train, task.y_train, task.X_test, task.y_test,
+                               {"hard": task.targets["hard"], "broken": broken})}
+    runs = sweep.grid(dataset=["xor"], width=[4], target=["hard", "broken"], seed=[0])
     rows = sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(30,)), progress=False).rows
     assert [r["finite"] for r in rows] == [True, False]
 
