@@ -6,8 +6,9 @@
 * Synthetic families whose margin is set by a knob: noisy 2-XOR in dimension d, and linearly
   separable data with a set margin.
 
-Labels are ±1 (float32). Synthetic data use NumPy's generator so that a data set does not depend on
-the JAX version.
+Binary tasks (``num_classes == 2``) have labels ±1 (float32); C-class tasks integer labels 0..C−1
+(int32), e.g. ``digits_task(num_classes=10)``. Synthetic data use NumPy's generator so that a data set
+does not depend on the JAX version.
 """
 from __future__ import annotations
 
@@ -31,13 +32,15 @@ MNIST_FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """A binary task: inputs on the unit sphere, labels in {−1, +1}."""
+    """A task with inputs on the unit sphere: binary (``num_classes=2``, labels in {−1, +1}) or with
+    C = ``num_classes`` > 2 classes (integer labels 0..C−1)."""
     name: str
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     info: dict = dataclasses.field(default_factory=dict)
+    num_classes: int = 2
 
     @property
     def dim(self) -> int:
@@ -57,10 +60,15 @@ def normalise_rows(X, what="inputs"):
     return (X / norms[:, None]).astype(np.float32)
 
 
-def _binary_digit_task(name, images, digits, test_images, test_digits, variant, center, info):
-    """digit > 4 (class +1 = {5..9}); ``reduced`` drops digits 1, 4, 7, 9 from train and test."""
+def _digit_task(name, images, digits, test_images, test_digits, variant, center, info, num_classes=2):
+    """digit > 4 (class +1 = {5..9}), or (``num_classes=10``) the digit itself as the label 0..9;
+    ``reduced`` drops digits 1, 4, 7, 9 from train and test (binary only)."""
     if variant not in DIGIT_VARIANTS:
         raise ValueError(f"unknown digits variant {variant!r}; allowed: {', '.join(DIGIT_VARIANTS)}")
+    if num_classes not in (2, 10):
+        raise ValueError(f"num_classes must be 2 (digit > 4) or 10 (the digit); got num_classes={num_classes}")
+    if num_classes == 10 and variant != "full":
+        raise ValueError(f"the 10-class digits task has only the 'full' variant; got variant={variant!r}")
     if variant == "reduced":
         keep, keep_t = (~np.isin(d, REDUCED_REMOVED_DIGITS) for d in (digits, test_digits))
         images, digits = images[keep], digits[keep]
@@ -70,8 +78,12 @@ def _binary_digit_task(name, images, digits, test_images, test_digits, variant, 
     if center:  # no bias in the network: centring on the training mean lets ReLU gates split the data
         mean = images.mean(axis=0)
         images, test_images = images - mean, test_images - mean
-    label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
-    return Dataset(name=f"{name}-{variant}",
+    if num_classes == 10:
+        label = lambda d: np.asarray(d, np.int32)
+        name = f"{name}10"
+    else:
+        label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
+    return Dataset(name=f"{name}-{variant}", num_classes=num_classes,
                    X_train=normalise_rows(images, f"{name} train images"), y_train=label(digits),
                    X_test=normalise_rows(test_images, f"{name} test images"), y_test=label(test_digits),
                    info=dict(info, variant=variant, center=center, n_train=int(len(digits)),
@@ -79,10 +91,12 @@ def _binary_digit_task(name, images, digits, test_images, test_digits, variant, 
 
 
 def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: int = 0,
-                center: bool = True) -> Dataset:
-    """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64).
+                center: bool = True, num_classes: int = 2) -> Dataset:
+    """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64), or with
+    ``num_classes=10`` the 10-class task (label = the digit, 0..9; name ``digits10-full``).
 
-    A stratified train/test split fixed by ``split_seed``; then ``reduced`` removes 1, 4, 7, 9.
+    A stratified train/test split fixed by ``split_seed`` (the same images for both tasks); then
+    ``reduced`` removes 1, 4, 7, 9 (binary task only).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -91,9 +105,9 @@ def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: i
     bunch = load_digits()
     Xtr, Xte, dtr, dte = train_test_split(bunch.data, bunch.target, test_size=test_fraction,
                                           random_state=split_seed, stratify=bunch.target)
-    return _binary_digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
-                              {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
-                               "test_fraction": test_fraction})
+    return _digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
+                       {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
+                        "test_fraction": test_fraction}, num_classes)
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -154,7 +168,7 @@ def load_mnist_idx(directory: str):
 def mnist_task(directory: str, variant: str = "full", center: bool = True) -> Dataset:
     """Table-1 task "digit > 4" on real MNIST read from IDX files (its own train/test split)."""
     tri, trl, tei, tel = load_mnist_idx(directory)
-    return _binary_digit_task("mnist", tri, trl, tei, tel, variant, center,
+    return _digit_task("mnist", tri, trl, tei, tel, variant, center,
                               {"source": os.path.abspath(directory)})
 
 
