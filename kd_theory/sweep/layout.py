@@ -83,8 +83,10 @@ def _pack(widths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def _slice_capacity(widths, num_outputs: int, options: EngineOptions) -> int:
-    return max(max(widths), options.slice_neurons // max(1, num_outputs))
+def _slice_capacity(neurons_per_dataset, widths, num_outputs: int, options: EngineOptions) -> int:
+    """S = slice_neurons / C, but no more than the most neurons one data set needs (then each data
+    set fills exactly one slice) and no less than the widest run."""
+    return max(max(widths), min(options.slice_neurons // max(1, num_outputs), max(neurons_per_dataset)))
 
 
 def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions, n_devices: int = 1,
@@ -102,7 +104,9 @@ def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions
         datasets = sorted({runs[i].dataset for i in members})
         first = tasks[datasets[0]]
         outputs = first.objective_outputs
-        capacity = _slice_capacity([runs[i].width for i in members], outputs, options)
+        widths = [runs[i].width for i in members]
+        per_dataset = [sum(runs[i].width for i in members if runs[i].dataset == name) for name in datasets]
+        capacity = _slice_capacity(per_dataset, widths, outputs, options)
         slices = []  # (dataset index, [chunk-local run indices])
         for d_index, name in enumerate(datasets):
             mine = [i for i in members if runs[i].dataset == name]
