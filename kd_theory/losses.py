@@ -3,7 +3,11 @@
 Labels y ∈ {-1, +1}; logits f ∈ R; teacher probabilities p ∈ [0, 1]. All three binary losses have
 the same gradient in f, σ(f) − t, with target t = (1 + y)/2 for hard labels and t = p for soft ones
 (:func:`logit_residual`). That identity is what lets one compiled program train hard and soft
-students side by side.
+students side by side. With C classes (integer labels y ∈ {0..C−1}, logits f ∈ R^C, targets t ∈ Δ^C)
+the same holds for the softmax KL: its gradient is softmax(f) − t (:func:`softmax_residual`).
+
+An :class:`Objective` bundles what a trainer needs (loss, residual, error, extra metrics):
+:data:`OBJECTIVES` = {"binary": BINARY, "multiclass": MULTICLASS}.
 """
 from __future__ import annotations
 

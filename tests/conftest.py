@@ -49,7 +49,7 @@ def two_tasks(num_classes=2):
 
 def one_by_one(run, task, options):
     """The rows of ``run`` trained alone by the reference trainer (autodiff, one network)."""
-    from kd_theory import losses, nets, rng, train
+    from kd_theory import nets, rng, train
     objective = task.objective
     outputs = None if task.num_classes == 2 else task.num_classes
     p0 = nets.init(rng.student_key(options.base_seed, run.seed), run.width, task.X_train.shape[1], options.init,

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from kd_theory import data, losses, nets, sweep, train
+from kd_theory import nets, sweep, train
 from tests.conftest import PYTHON, REPO, assert_rows_close, one_by_one, two_tasks
 from tests.sweep_script import small_problem
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from kd_theory import losses, nets
 from kd_theory.rng import student_key
-from kd_theory.sweep.layout import Group, GroupData, GroupInputs, GroupShape, layout_chunk
+from kd_theory.sweep.layout import Group, GroupData, GroupShape, layout_chunk
 from kd_theory.sweep.plan import Chunk, EngineOptions, Run, Task
 
 METRICS = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "train_acc",
@@ -72,7 +72,9 @@ def init_slice(inputs, shape: GroupShape, options: EngineOptions, dtype):
     outputs = None if shape.num_classes == 2 else shape.num_classes
     width = inputs.run_width[inputs.slot]
     keys = inputs.keys[inputs.slot]
-    draw = lambda key, pos, m: nets.neuron_init(key, jnp.maximum(pos, 0), jnp.maximum(m, 2), shape.dim, options.init, outputs, dtype)
+    def draw(key, position, m):  # padding neurons draw as neuron 0 of width 2 and are zeroed below
+        return nets.neuron_init(key, jnp.maximum(position, 0), jnp.maximum(m, 2), shape.dim, options.init, outputs,
+                                dtype)
     W, a = jax.vmap(draw)(keys, inputs.position, width)
     active = inputs.position >= 0
     mask = active.reshape(active.shape + (1,) * (a.ndim - 1))
@@ -105,8 +107,9 @@ def slice_step(X, y, target, params, W0, runs: SliceRuns, objective: losses.Obje
     f = slice_outputs(H, coef, runs, slots)                         # (K, n[, C])
     loss = jnp.mean(objective.loss(f, target), axis=-1)
     error = objective.error(f, y)
-    residual = objective.residual(f, target)[runs.slot]             # (S, n[, C]): each neuron's run's
-    W = params["W"] - runs.lr[:, None] * nets.gated_products(H, nets.neuron_signal(coef, residual, coef.ndim == 2), X)
+    residual = objective.residual(f, target)[runs.slot]             # (S, n[, C]): the residual of j's run
+    signal = nets.neuron_signal(coef, residual, multiclass=coef.ndim == 2)
+    W = params["W"] - runs.lr[:, None] * nets.gated_products(H, signal, X)
     a = params["a"]
     if train_output_layer:  # ∂/∂a_j = (1/n) Σ_i r_{k,i} ReLU(H_ji) / √m
         grad_a = jnp.einsum("sn,sn...->s...", jax.nn.relu(H), residual) / X.shape[0]
