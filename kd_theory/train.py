@@ -3,7 +3,7 @@
 * :func:`projected_gradient_descent` — the paper's algorithm: full-batch GD with constant step η,
   then each neuron projected back onto ‖W_j − W_j(0)‖ ≤ B/√m. ``B=None`` is plain GD. It returns the
   quantities the theorems bound: the iteration-averaged training loss and error
-  (1/T) Σ_{t<T} R(W(t)).
+  (1/steps) Σ_{t<steps} R(W(t)).
 * :func:`train_with_optax` — any optax optimiser (SGD, Adam, ...) with optional minibatches, for
   teachers and for experiments outside the theory.
 
@@ -23,11 +23,11 @@ from kd_theory import losses, nets
 
 
 class TrainMetrics(NamedTuple):
-    avg_train_loss: jax.Array     # (1/T) Σ_{t<T} R(W(t))
-    avg_train_error: jax.Array    # (1/T) Σ_{t<T} error(W(t))
-    final_train_loss: jax.Array   # R(W(T))
-    final_train_error: jax.Array  # error(W(T))
-    loss_curve: jax.Array         # R(W(t)), t = 0..T-1
+    avg_train_loss: jax.Array     # (1/steps) Σ_{t<steps} R(W(t))
+    avg_train_error: jax.Array    # (1/steps) Σ_{t<steps} error(W(t))
+    final_train_loss: jax.Array   # R(W(steps))
+    final_train_error: jax.Array  # error(W(steps))
+    loss_curve: jax.Array         # R(W(t)), t = 0..steps−1
 
 
 def mean_loss(params, X, target, loss_fn=losses.binary_kl):

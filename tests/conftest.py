@@ -55,9 +55,9 @@ def one_by_one(run, task, options):
     p0 = nets.init(rng.student_key(options.base_seed, run.seed), run.width, task.X_train.shape[1], options.init,
                    num_outputs=outputs)
     rows = []
-    for T in options.steps:
+    for steps in options.steps:
         final, m = train.projected_gradient_descent(
-            p0, task.X_train, task.y_train, task.targets[run.target], lr=run.lr, steps=T, B=run.B,
+            p0, task.X_train, task.y_train, task.targets[run.target], lr=run.lr, steps=steps, B=run.B,
             train_output_layer=options.train_output_layer)
         f_test = nets.apply(final, task.X_test)
         rows.append({"avg_train_loss": m.avg_train_loss, "avg_train_error": m.avg_train_error,
@@ -71,12 +71,12 @@ def one_by_one(run, task, options):
 def assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
     """Losses to ``atol``; 0-1 metrics to within one flipped indicator. Programs of different shapes
     round differently, so a point whose output is at rounding level can land on either side of zero
-    at one step: a 0-1 metric then moves by exactly 1/n (or 1/(n T) for an iteration average)."""
+    at one step: a 0-1 metric then moves by exactly 1/n (or 1/(n·steps) for an iteration average)."""
     assert len(rows) == len(expected_rows)
     for got, want in zip(rows, expected_rows):
         task = tasks[got["dataset"]]
-        n, n_test, T = len(task.y_train), len(task.y_test), got["steps"]
-        one_flip = {"avg_train_error": 1 / (n * T), "final_train_error": 1 / n, "test_acc": 1 / n_test}
+        n, n_test, steps = len(task.y_train), len(task.y_test), got["steps"]
+        one_flip = {"avg_train_error": 1 / (n * steps), "final_train_error": 1 / n, "test_acc": 1 / n_test}
         for k in CHECKED:
             tol = one_flip.get(k, 0.0) + atol
             np.testing.assert_allclose(got[k], want[k], rtol=0 if k in one_flip else 1e-5, atol=tol,

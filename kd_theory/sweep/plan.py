@@ -97,8 +97,8 @@ class EngineOptions:
     """Choices shared by every run of a sweep.
 
     ``steps`` are checkpoints of one trajectory: a run is trained to max(steps) and its metrics are
-    recorded at each checkpoint (GD is deterministic, so the run with T = 300 is the first 300 steps
-    of the run with T = 3000).
+    recorded at each checkpoint (GD is deterministic, so the run with steps = 300 is the first 300
+    steps of the run with steps = 3000).
     """
     steps: tuple = (1000,)
     init: str = "symmetric"
