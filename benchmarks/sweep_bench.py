@@ -1,4 +1,14 @@
-"""Benchmark: the sweep engine against per-run loops (issue 3).
+"""Benchmark: the sweep engine against per-run loops (issues 3 and 8).
+
+Four workloads, each printed with its figures and ratios; the last line is one JSON object:
+  * the reference sweep (below), four ways, with the engine's compile time on its own;
+  * the Table-1 workload: 960 runs (widths 4, 6, 8 × digits full/reduced (n = 1,437 / 859, d = 64) × hard and
+    3 soft targets × B ∈ {none, 4} × 20 seeds), 3,000 projected GD steps, against a PyTorch per-run loop and a
+    per-run jitted JAX loop (``ratio_table1_vs_torch``, ``ratio_table1_vs_jax_loop``; ``--sample k`` times k
+    runs of each loop and extrapolates, which the output says);
+  * the many-widths workload: 32 geometric widths 4…4,096 × 4 data sets of one shape × 8 seeds × {hard, soft}
+    (``compile_s_many_widths``: the compile must not grow with the number of widths);
+  * a 10-class workload (digits, softmax) beside its binary twin.
 
 One sweep of soft- vs hard-label training of two-layer ReLU networks, run four ways:
 
@@ -98,6 +108,26 @@ def fmt(x, unit="s"):
 
 # --------------------------------------------------------------------------------------------- (b) torch
 
+def torch_pgd_run(torch, Xt, W0, c, t, steps, lr, radius=float("inf")):
+    """One run in PyTorch (autograd): W ← Π(W − η ∇_W mean(softplus(f) − t f)), each row of W kept within
+    ``radius`` of its W0 row; returns the final logits on Xt. The gradient is that of binary_kl (they
+    differ by H(t), a constant)."""
+    W0 = torch.from_numpy(W0)
+    W = W0.clone().requires_grad_(True)
+    for _ in range(steps):
+        f = torch.relu(Xt @ W.T) @ c
+        loss = (torch.nn.functional.softplus(f) - t * f).mean()
+        loss.backward()
+        with torch.no_grad():
+            W -= lr * W.grad
+            if radius != float("inf"):
+                delta = W - W0
+                W.copy_(W0 + delta * torch.clamp(radius / delta.norm(dim=1, keepdim=True).clamp_min(1e-30), max=1.0))
+        W.grad = None
+    with torch.no_grad():
+        return torch.relu(Xt @ W.T) @ c
+
+
 def run_torch_loop(X, targets, widths, seeds, steps):
     try:
         import torch
@@ -114,17 +144,7 @@ def run_torch_loop(X, targets, widths, seeds, steps):
             W0, a = inits[(m, s)]
             c = torch.from_numpy(a / np.sqrt(np.float32(m)))
             for target in TARGETS:
-                t = torch.from_numpy(targets[target])
-                W = torch.from_numpy(W0.copy()).requires_grad_(True)
-                for _ in range(steps):
-                    f = torch.relu(Xt @ W.T) @ c
-                    loss = (torch.nn.functional.softplus(f) - t * f).mean()
-                    loss.backward()
-                    with torch.no_grad():
-                        W -= LR * W.grad
-                    W.grad = None
-                with torch.no_grad():
-                    f = torch.relu(Xt @ W.T) @ c
+                f = torch_pgd_run(torch, Xt, W0, c, torch.from_numpy(targets[target]), steps, LR)
                 losses[(m, s, target)] = bce_np(f.numpy(), targets[target])
     return time.perf_counter() - t0, losses
 
@@ -136,13 +156,15 @@ def _mean_bce(W, c, t, X):
     return jnp.mean(jax.nn.softplus(f) - t * f)
 
 
-def make_train(steps):
-    """One run: W0 -> (final W's logits on X). Autodiff via jax.grad of the mean loss, all steps in one scan."""
+def make_train(steps, lr=LR, projected=False):
+    """One run: W0 -> (final W's logits on X). Autodiff via jax.grad of the mean loss, all steps in one scan;
+    ``projected``: each row kept within ``radius`` (an extra argument) of its W0 row."""
     grad = jax.grad(_mean_bce)
 
-    def train(W0, c, t, X):
+    def train(W0, c, t, X, radius=jnp.inf):
         def step(W, _):
-            return W - LR * grad(W, c, t, X), None
+            W = W - lr * grad(W, c, t, X)
+            return (nets.project_rows(W, W0, radius) if projected else W), None
         W, _ = jax.lax.scan(step, W0, None, length=steps)
         return jax.nn.relu(X @ W.T) @ c
     return train
@@ -205,21 +227,18 @@ def import_engine():
     return sweep
 
 
-def reset_engine_cache(sweep):
-    """The engine keeps its compiled programs in its own cache (kd_theory.sweep.program._CACHE), which
-    jax.clear_caches() does not reach: replace it, so that every repetition includes its compile."""
-    prog = getattr(sweep, "program", None)
-    if prog is not None and hasattr(prog, "ProgramCache") and hasattr(prog, "_CACHE"):
-        prog._CACHE = prog.ProgramCache()
+def timed_sweep(sweep, runs, tasks, options, **kwargs):
+    """run_sweep with a fresh program cache (jax.clear_caches() does not reach the engine's), so that
+    the time includes the compile; returns (wall seconds, result)."""
+    t0 = time.perf_counter()
+    result = sweep.run_sweep(runs, tasks, options, progress=False, cache=sweep.ProgramCache(), **kwargs)
+    return time.perf_counter() - t0, result
 
 
 def run_engine(sweep, ds, targets, widths, seeds, steps):
-    reset_engine_cache(sweep)
     task = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, targets=dict(targets))
     runs = sweep.grid(dataset=["xor"], width=list(widths), target=list(TARGETS), seed=list(seeds), lr=[LR])
-    t0 = time.perf_counter()
-    result = sweep.run_sweep(runs, {"xor": task}, sweep.EngineOptions(steps=(steps,)), progress=False)
-    wall = time.perf_counter() - t0
+    wall, result = timed_sweep(sweep, runs, {"xor": task}, sweep.EngineOptions(steps=(steps,)))
     timings = dict(getattr(result, "timings", {}) or {})
     losses = {}
     for row in result.rows:
@@ -311,13 +330,187 @@ def met(ok):
     return "target met" if ok else "NOT met"
 
 
+# --------------------------------------------------------------------------------------------- Table-1 workload
+
+TABLE1_WIDTHS, TABLE1_STEPS, TABLE1_LR, TABLE1_B = (4, 6, 8), 3000, 2.0, (None, 4.0)
+TABLE1_TEMPERATURES = (2.0, 8.0, 16.0)
+TARGET_TABLE1_VS_TORCH = 10.0
+
+
+def table1_problem(num_classes=2):
+    """The digits tasks of Table 1 (full n = 1,437 and reduced n = 859, d = 64) with a hard target and soft
+    targets σ(z/T) of a fixed teacher z (a least-squares linear score scaled to ±4: the benchmark times
+    training, not the teacher)."""
+    tasks = {}
+    for variant in ("full", "reduced"):
+        ds = data.digits_task(variant)
+        w = np.linalg.lstsq(ds.X_train.astype(np.float64), ds.y_train.astype(np.float64), rcond=None)[0]
+        z = ds.X_train @ w
+        z = 4.0 * z / np.abs(z).max()
+        targets = {"hard": ((1.0 + ds.y_train) / 2.0).astype(np.float32)}
+        targets.update({f"soft-T{T:g}": (1 / (1 + np.exp(-z / T))).astype(np.float32) for T in TABLE1_TEMPERATURES})
+        tasks[variant] = (ds, targets)
+    return tasks
+
+
+def table1_runs(sweep, problem, n_seeds):
+    """2 data sets × 3 widths × 4 targets × 2 radii × ``n_seeds`` seeds (20 seeds: the demo's 960 runs)."""
+    targets = list(next(iter(problem.values()))[1])
+    return sweep.grid(dataset=list(problem), width=list(TABLE1_WIDTHS), target=targets, seed=range(n_seeds),
+                      lr=[TABLE1_LR], B=list(TABLE1_B))
+
+
+def per_run_loop(runs, problem, variant, sample):
+    """Time a per-run loop ("torch" or "jax") over ``runs[::step]`` (``sample`` runs, spread over the grid) and
+    extrapolate to all runs; returns (seconds for all runs, measured seconds, runs timed, final losses)."""
+    picked = runs[:: max(1, len(runs) // sample)] if sample < len(runs) else list(runs)
+    losses = {}
+    inits = {(r.width, r.seed): init_params_dim(r.width, r.seed, 64) for r in picked}
+    if variant == "torch":
+        try:
+            import torch
+        except ImportError:
+            return None, None, 0, {}
+        torch.set_num_threads(2)
+        Xs = {k: torch.from_numpy(ds.X_train) for k, (ds, _) in problem.items()}
+        t0 = time.perf_counter()
+        for r in picked:
+            W0, a = inits[(r.width, r.seed)]
+            t = problem[r.dataset][1][r.target]
+            radius = float("inf") if r.B is None else r.B / np.sqrt(r.width)
+            f = torch_pgd_run(torch, Xs[r.dataset], W0, torch.from_numpy(a / np.sqrt(np.float32(r.width))),
+                              torch.from_numpy(t), TABLE1_STEPS, r.lr, radius)
+            losses[r] = bce_np(f.numpy(), t)
+    else:
+        train = jax.jit(make_train(TABLE1_STEPS, TABLE1_LR, projected=True))
+        Xs = {k: jnp.asarray(ds.X_train) for k, (ds, _) in problem.items()}
+        t0 = time.perf_counter()
+        for r in picked:  # compiled once per (data set, width) shape: included, as a real loop pays it
+            W0, a = inits[(r.width, r.seed)]
+            t = problem[r.dataset][1][r.target]
+            radius = np.inf if r.B is None else r.B / np.sqrt(r.width)
+            f = np.asarray(train(jnp.asarray(W0), jnp.asarray(a / np.sqrt(np.float32(r.width))), jnp.asarray(t),
+                                 Xs[r.dataset], jnp.float32(radius)))
+            losses[r] = bce_np(f, t)
+    measured = time.perf_counter() - t0
+    return measured * len(runs) / len(picked), measured, len(picked), losses
+
+
+def init_params_dim(width, seed, dim):
+    params = nets.symmetric_init(jax.random.fold_in(jax.random.PRNGKey(0), seed), width, dim)
+    return np.array(params["W"]), np.array(params["a"])
+
+
+def table1_workload(sweep, sample, skip):
+    problem = table1_problem()
+    runs = table1_runs(sweep, problem, n_seeds=20)
+    tasks = {k: sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, t) for k, (ds, t) in problem.items()}
+    print(f"Table-1 workload: {len(runs)} runs (widths {TABLE1_WIDTHS}, data sets n = "
+          f"{[len(ds.X_train) for ds, _ in problem.values()]}, d = 64, targets {list(next(iter(problem.values()))[1])},"
+          f" B ∈ {TABLE1_B}, 20 seeds), {TABLE1_STEPS} PGD steps, lr {TABLE1_LR}", flush=True)
+    wall, result = timed_sweep(sweep, runs, tasks, sweep.EngineOptions(steps=(TABLE1_STEPS,)))
+    print(f"  engine: {wall:.2f} s end to end (compile {result.timings['compile_s']:.2f} s)", flush=True)
+    engine_loss = {r: row["final_train_loss"] for r, row in zip(runs, result.rows)}
+    out = {"table1_runs": len(runs), "table1_engine_s": wall, "table1_engine_compile_s": result.timings["compile_s"]}
+    for variant in ("torch", "jax_loop"):
+        if variant in skip:
+            out[f"table1_{variant}_s"] = None
+            continue
+        total, measured, n_timed, loop_loss = per_run_loop(runs, problem, "torch" if variant == "torch" else "jax",
+                                                           sample)
+        if total is None:
+            print(f"  {variant}: torch not installed (pip install torch==2.13.0): null")
+            out[f"table1_{variant}_s"] = None
+            continue
+        how = "all runs" if n_timed == len(runs) else f"{n_timed} runs timed, extrapolated to {len(runs)}"
+        worst = max(abs(loop_loss[r] - engine_loss[r]) / max(abs(engine_loss[r]), 1e-12) for r in loop_loss)
+        print(f"  {variant} per-run loop: {total:.1f} s for {len(runs)} runs ({how}; measured {measured:.1f} s, "
+              f"{measured / n_timed:.3f} s a run); max rel. loss discrepancy vs engine {worst:.1e}", flush=True)
+        out.update({f"table1_{variant}_s": total, f"table1_{variant}_runs_timed": n_timed,
+                    f"table1_{variant}_discrepancy": worst})
+    ratio = lambda a: None if a is None else a / wall
+    out["ratio_table1_vs_torch"] = ratio(out.get("table1_torch_s"))
+    out["ratio_table1_vs_jax_loop"] = ratio(out.get("table1_jax_loop_s"))
+    r = out["ratio_table1_vs_torch"]
+    print(f"  Table-1 ratios (end to end): torch loop / engine = {'null' if r is None else f'{r:.1f}×'}"
+          f"{'' if r is None else f'  [≥ {TARGET_TABLE1_VS_TORCH:g}×: {met(r >= TARGET_TABLE1_VS_TORCH)}]'}; "
+          f"jax loop / engine = {out['ratio_table1_vs_jax_loop'] and round(out['ratio_table1_vs_jax_loop'], 1)}×")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- many widths
+
+TARGET_MANY_WIDTHS_COMPILE_S = 2.0
+
+
+def many_widths_workload(sweep, quick):
+    """32 geometric widths 4…4,096 × 4 data sets of one shape × 8 seeds × {hard, soft}: the compile time must
+    not grow with the number of widths (nor of data sets)."""
+    n, dim = 256, 16
+    steps = 10 if quick else 50
+    widths = sorted({2 * int(round(2 * 1024 ** (k / 31))) for k in range(32)})
+    tasks = {}
+    for i in range(4):
+        ds = data.sphere_xor(dim, n_train=n, n_test=n, label_noise=0.1, seed=100 + i)
+        p = (1 / (1 + np.exp(-4 * np.tanh(dim * ds.X_train[:, 0] * ds.X_train[:, 1])))).astype(np.float32)
+        tasks[f"xor{i}"] = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test,
+                                      {"hard": ((1 + ds.y_train) / 2).astype(np.float32), "soft": p})
+    runs = sweep.grid(dataset=list(tasks), width=widths, target=["hard", "soft"], seed=range(8), lr=[1.0])
+    neurons = sum(r.width for r in runs)
+    print(f"many-widths workload: {len(widths)} widths {widths[0]}…{widths[-1]} × 4 data sets (n = {n}, d = {dim}) × "
+          f"8 seeds × {{hard, soft}} = {len(runs)} runs, {neurons} neurons, {steps} steps", flush=True)
+    wall, result = timed_sweep(sweep, runs, tasks, sweep.EngineOptions(steps=(steps,)), memory_budget_gb=64)
+    c = result.timings["compile_s"]
+    print(f"  engine: {wall:.2f} s end to end, compile {c:.2f} s  [≤ {TARGET_MANY_WIDTHS_COMPILE_S:g} s: "
+          f"{met(c <= TARGET_MANY_WIDTHS_COMPILE_S)}], run {wall - c:.2f} s, {result.n_chunks} chunk(s)", flush=True)
+    return {"many_widths_runs": len(runs), "many_widths_widths": len(widths), "many_widths_s": wall,
+            "compile_s_many_widths": c, "many_widths_chunks": result.n_chunks}
+
+
+# --------------------------------------------------------------------------------------------- multiclass
+
+def multiclass_workload(sweep, quick):
+    """The 10-class digits task (C = 10 outputs, softmax) beside its binary twin (digit > 4, one output):
+    the same inputs, widths, seeds and steps; soft targets from a fixed linear teacher at T = 4."""
+    steps = 100 if quick else 500
+    widths, seeds = [4, 8, 16, 32], range(8)
+    times = {}
+    for num_classes in (2, 10):
+        ds = data.digits_task("full", num_classes=num_classes)
+        Y = np.eye(num_classes)[ds.y_train] if num_classes > 2 else ds.y_train[:, None].astype(np.float64)
+        z = ds.X_train @ np.linalg.lstsq(ds.X_train.astype(np.float64), Y, rcond=None)[0]
+        z = 4.0 * z / np.abs(z).max()
+        if num_classes == 2:
+            hard, soft = (1 + ds.y_train) / 2, 1 / (1 + np.exp(-z[:, 0] / 4))
+        else:
+            hard, soft = Y, np.exp(z / 4) / np.exp(z / 4).sum(1, keepdims=True)
+        task = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test,
+                          {"hard": hard.astype(np.float32), "soft": soft.astype(np.float32)}, num_classes=num_classes)
+        runs = sweep.grid(dataset=["digits"], width=widths, target=["hard", "soft"], seed=seeds, lr=[2.0])
+        wall, result = timed_sweep(sweep, runs, {"digits": task}, sweep.EngineOptions(steps=(steps,)))
+        acc = np.mean([row["test_acc"] for row in result.rows])
+        times[num_classes] = (wall, result.timings["compile_s"], acc)
+    print(f"multiclass workload: digits, widths {widths} × 8 seeds × {{hard, soft}} = 64 runs, {steps} steps")
+    for C, (wall, c, acc) in times.items():
+        print(f"  {'binary (digit > 4)' if C == 2 else '10 classes'}: {wall:.2f} s end to end (compile {c:.2f} s), "
+              f"mean test accuracy {acc:.3f}")
+    print(f"  10-class / binary time: {times[10][0] / times[2][0]:.2f}× (the output layer and residual are C× larger)")
+    return {"multiclass_s": times[10][0], "multiclass_compile_s": times[10][1], "binary_twin_s": times[2][0],
+            "binary_twin_compile_s": times[2][1], "multiclass_mean_test_acc": times[10][2],
+            "binary_twin_mean_test_acc": times[2][2]}
+
+
 # --------------------------------------------------------------------------------------------- main
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="widths 16..256, 2 seeds, 50 steps")
     ap.add_argument("--reps", type=int, default=1, help="repeat every variant, report the min (default 1)")
-    ap.add_argument("--skip", default="", help="comma list of: torch,jit_loop,vmap,engine,scaling")
+    ap.add_argument("--skip", default="", help="comma list of: torch,jit_loop,vmap,engine,scaling (reference sweep), "
+                    "table1,table1_torch,table1_jax_loop,many_widths,multiclass")
+    ap.add_argument("--sample", type=int, default=None,
+                    help="Table-1 per-run loops: time this many runs (spread over the grid) and extrapolate to "
+                         "all 960 (default: all runs; 24 with --quick)")
     args = ap.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
 
@@ -469,6 +662,15 @@ def main(argv=None):
                       f"{ls[where]:.6f} vs {losses[ref_name][where]:.6f})  [≤ {AGREE_RTOL:g}: {met(d <= AGREE_RTOL)}]")
         ex = sorted(losses[ref_name])[:: max(1, len(losses[ref_name]) // 4)]
         print("  sample final losses: " + "; ".join(f"{k}: {losses[ref_name][k]:.5f}" for k in ex))
+    # the other workloads
+    if sweep is not None and "table1" not in skip:
+        sample = args.sample or (24 if args.quick else 960)
+        out.update(table1_workload(sweep, sample, {k[len("table1_"):] for k in skip if k.startswith("table1_")}))
+    if sweep is not None and "many_widths" not in skip:
+        out.update(many_widths_workload(sweep, args.quick))
+    if sweep is not None and "multiclass" not in skip:
+        out.update(multiclass_workload(sweep, args.quick))
+
     out["loadavg_end"] = os.getloadavg()
     print(f"load average at end: {out['loadavg_end']}")
     vals = [v for v in agree.values() if v is not None]

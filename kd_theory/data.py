@@ -6,8 +6,9 @@
 * Synthetic families whose margin is set by a knob: noisy 2-XOR in dimension d, and linearly
   separable data with a set margin.
 
-Labels are ±1 (float32). Synthetic data use NumPy's generator so that a data set does not depend on
-the JAX version.
+Binary tasks (``num_classes == 2``) have labels ±1 (float32); C-class tasks integer labels 0..C−1
+(int32), e.g. ``digits_task(num_classes=10)``. Synthetic data use NumPy's generator so that a data set
+does not depend on the JAX version.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ MNIST_FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """A binary task: inputs on the unit sphere, labels in {−1, +1}. ``X_val, y_val`` (optional) are
-    held out of training for choosing settings; ``X_test, y_test`` only report."""
+    """A task with inputs on the unit sphere: binary (``num_classes=2``, labels in {−1, +1}) or with
+    C = ``num_classes`` > 2 classes (integer labels 0..C−1). ``X_val, y_val`` (optional) are held out
+    of training for choosing settings; ``X_test, y_test`` only report."""
     name: str
     X_train: np.ndarray
     y_train: np.ndarray
@@ -41,6 +43,7 @@ class Dataset:
     info: dict = dataclasses.field(default_factory=dict)
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    num_classes: int = 2
 
     @property
     def dim(self) -> int:
@@ -60,14 +63,20 @@ def normalise_rows(X, what="inputs"):
     return (X / norms[:, None]).astype(np.float32)
 
 
-def _binary_digit_task(name, images, digits, test_images, test_digits, variant, center, info, val_mask=None):
-    """digit > 4 (class +1 = {5..9}); ``reduced`` drops digits 1, 4, 7, 9 from train, validation and test.
+def _digit_task(name, images, digits, test_images, test_digits, variant, center, info, val_mask=None,
+                num_classes=2):
+    """digit > 4 (class +1 = {5..9}), or (``num_classes=10``) the digit itself as the label 0..9;
+    ``reduced`` drops digits 1, 4, 7, 9 from train, validation and test (binary only).
 
     ``val_mask`` (over the training images) marks the validation images; they are left out of the
     training set and of the centring mean.
     """
     if variant not in DIGIT_VARIANTS:
         raise ValueError(f"unknown digits variant {variant!r}; allowed: {', '.join(DIGIT_VARIANTS)}")
+    if num_classes not in (2, 10):
+        raise ValueError(f"num_classes must be 2 (digit > 4) or 10 (the digit); got num_classes={num_classes}")
+    if num_classes == 10 and variant != "full":
+        raise ValueError(f"the 10-class digits task has only the 'full' variant; got variant={variant!r}")
     val_mask = np.zeros(len(digits), bool) if val_mask is None else np.asarray(val_mask, bool)
     images = images.reshape(len(images), -1).astype(np.float64)
     test_images = test_images.reshape(len(test_images), -1).astype(np.float64)
@@ -79,11 +88,15 @@ def _binary_digit_task(name, images, digits, test_images, test_digits, variant, 
     if center:  # no bias in the network: centring on the training mean lets ReLU gates split the data
         mean = parts["train"][0].mean(axis=0)
         parts = {k: (x - mean, d) for k, (x, d) in parts.items()}
-    label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
+    if num_classes == 10:
+        label = lambda d: np.asarray(d, np.int32)
+        name = f"{name}10"
+    else:
+        label = lambda d: np.where(d > 4, 1.0, -1.0).astype(np.float32)
     X = {k: normalise_rows(x, f"{name} {k} images") if len(x) else x.astype(np.float32)
          for k, (x, _) in parts.items()}
     has_val = bool(val_mask.any())
-    return Dataset(name=f"{name}-{variant}",
+    return Dataset(name=f"{name}-{variant}", num_classes=num_classes,
                    X_train=X["train"], y_train=label(parts["train"][1]),
                    X_test=X["test"], y_test=label(parts["test"][1]),
                    info=dict(info, variant=variant, center=center, n_train=int(len(parts["train"][1])),
@@ -92,10 +105,11 @@ def _binary_digit_task(name, images, digits, test_images, test_digits, variant, 
 
 
 def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: int = 0,
-                center: bool = True, val_fraction: float = 0.0) -> Dataset:
-    """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64).
+                center: bool = True, val_fraction: float = 0.0, num_classes: int = 2) -> Dataset:
+    """Table-1 task "digit > 4" on scikit-learn's bundled 8×8 digits (1,797 images, d = 64), or with
+    ``num_classes=10`` the 10-class task (label = the digit, 0..9; name ``digits10-full``).
 
-    A stratified (by digit) train/test split fixed by ``split_seed``; then, if ``val_fraction`` > 0,
+    A stratified (by digit) train/test split fixed by ``split_seed`` (the same images for both tasks); then, if ``val_fraction`` > 0,
     that share of the training images is held out as a validation set, stratified by digit (the same
     ``split_seed``); then ``reduced`` removes 1, 4, 7, 9 everywhere. The test split does not depend
     on ``val_fraction``.
@@ -114,9 +128,9 @@ def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: i
         _, val_idx = train_test_split(np.arange(len(dtr)), test_size=val_fraction, random_state=split_seed,
                                       stratify=dtr)
         val_mask[val_idx] = True
-    return _binary_digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
-                              {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
-                               "test_fraction": test_fraction, "val_fraction": val_fraction}, val_mask)
+    return _digit_task("digits", Xtr, dtr, Xte, dte, variant, center,
+                       {"source": "sklearn.datasets.load_digits", "split_seed": split_seed,
+                        "test_fraction": test_fraction, "val_fraction": val_fraction}, val_mask, num_classes)
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -183,8 +197,8 @@ def mnist_task(directory: str, variant: str = "full", center: bool = True, val_s
     if not 0 <= val_size < len(trl):
         raise ValueError(f"val_size must be in [0, {len(trl)}) (the number of MNIST training images); got {val_size}")
     val_mask = np.arange(len(trl)) >= len(trl) - val_size
-    return _binary_digit_task("mnist", tri, trl, tei, tel, variant, center,
-                              {"source": os.path.abspath(directory), "val_size": val_size}, val_mask)
+    return _digit_task("mnist", tri, trl, tei, tel, variant, center,
+                       {"source": os.path.abspath(directory), "val_size": val_size}, val_mask)
 
 
 def subset_indices(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -1,11 +1,16 @@
+"""Fixtures and helpers shared by the tests."""
 import os
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
+
+# the metrics compared between the engine and the reference trainer
+CHECKED = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "test_acc", "test_loss")
 
 
 @pytest.fixture
@@ -15,3 +20,64 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", previous)
+
+
+def two_tasks(num_classes=2):
+    """Two small tasks of different shapes (n = 90 and 60, d = 5) with a hard and a soft target:
+    sphere-XOR labels (binary), or for C classes the sector of (x₁, x₂) as the label."""
+    from kd_theory import data, losses, sweep
+    tasks = {}
+    for name, (d, n) in {"a": (5, 90), "b": (5, 60)}.items():
+        ds = data.sphere_xor(d, n_train=n, n_test=40, label_noise=0.05, seed=len(name) + n)
+        if num_classes == 2:
+            p = 1 / (1 + np.exp(-4 * ds.X_train[:, 0] * ds.X_train[:, 1] * d))
+            hard = np.asarray(losses.hard_target(ds.y_train))
+            y_train, y_test = ds.y_train, ds.y_test
+        else:
+            sector = lambda X: (np.floor((np.arctan2(X[:, 1], X[:, 0]) + np.pi) / (2 * np.pi) * num_classes)
+                                .astype(np.int32) % num_classes)
+            y_train, y_test = sector(ds.X_train), sector(ds.X_test)
+            angles = np.arctan2(ds.X_train[:, 1], ds.X_train[:, 0])[:, None]
+            centres = -np.pi + (np.arange(num_classes) + 0.5) * 2 * np.pi / num_classes
+            logits = 3 * np.cos(angles - centres)
+            p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+            hard = np.eye(num_classes, dtype=np.float32)[y_train]
+        tasks[name] = sweep.Task(ds.X_train, y_train, ds.X_test, y_test, {"hard": hard, "soft": p},
+                                 num_classes=num_classes)
+    return tasks
+
+
+def one_by_one(run, task, options):
+    """The rows of ``run`` trained alone by the reference trainer (autodiff, one network)."""
+    from kd_theory import nets, rng, train
+    objective = task.objective
+    outputs = None if task.num_classes == 2 else task.num_classes
+    p0 = nets.init(rng.student_key(options.base_seed, run.seed), run.width, task.X_train.shape[1], options.init,
+                   num_outputs=outputs)
+    rows = []
+    for steps in options.steps:
+        final, m = train.projected_gradient_descent(
+            p0, task.X_train, task.y_train, task.targets[run.target], lr=run.lr, steps=steps, B=run.B,
+            train_output_layer=options.train_output_layer)
+        f_test = nets.apply(final, task.X_test)
+        rows.append({"avg_train_loss": m.avg_train_loss, "avg_train_error": m.avg_train_error,
+                     "final_train_loss": m.final_train_loss, "final_train_error": m.final_train_error,
+                     "test_acc": 1 - objective.error(f_test, task.y_test),
+                     "test_loss": np.mean(objective.loss(f_test, objective.hard_target(task.y_test,
+                                                                                         task.num_classes)))})
+    return rows
+
+
+def assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
+    """Losses to ``atol``; 0-1 metrics to within one flipped indicator. Programs of different shapes
+    round differently, so a point whose output is at rounding level can land on either side of zero
+    at one step: a 0-1 metric then moves by exactly 1/n (or 1/(n·steps) for an iteration average)."""
+    assert len(rows) == len(expected_rows)
+    for got, want in zip(rows, expected_rows):
+        task = tasks[got["dataset"]]
+        n, n_test, steps = len(task.y_train), len(task.y_test), got["steps"]
+        one_flip = {"avg_train_error": 1 / (n * steps), "final_train_error": 1 / n, "test_acc": 1 / n_test}
+        for k in CHECKED:
+            tol = one_flip.get(k, 0.0) + atol
+            np.testing.assert_allclose(got[k], want[k], rtol=0 if k in one_flip else 1e-5, atol=tol,
+                                       err_msg=f"{k} of {got}")

@@ -107,3 +107,15 @@ def test_normalise_rows_errors():
         data.normalise_rows(np.array([[1.0, 0.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match="NaN or inf"):
         data.normalise_rows(np.array([[1.0, np.nan]]))
+
+
+def test_ten_class_digits():
+    binary, ten = data.digits_task("full"), data.digits_task("full", num_classes=10)
+    assert ten.num_classes == 10 and binary.num_classes == 2 and ten.name == "digits10-full"
+    np.testing.assert_array_equal(ten.X_train, binary.X_train)      # the same split and inputs
+    assert ten.y_train.dtype == np.int32 and set(np.unique(ten.y_train)) == set(range(10))
+    np.testing.assert_array_equal(np.where(ten.y_train > 4, 1.0, -1.0), binary.y_train)
+    with pytest.raises(ValueError, match="only the 'full' variant"):
+        data.digits_task("reduced", num_classes=10)
+    with pytest.raises(ValueError, match="num_classes=3"):
+        data.digits_task("full", num_classes=3)

@@ -185,3 +185,110 @@ def test_binary_kl_is_exact_for_hard_targets_and_matches_float64():
     # the case the BCE − H(p) form got wrong: f = 15 with a hard target is 3.06e-7, not 0
     assert float(losses.binary_kl(jnp.float32(15.0), jnp.float32(1.0))) == pytest.approx(np.log1p(np.exp(-15.0)),
                                                                                        rel=1e-5)
+
+
+# ---------------------------------------------------------------- C outputs (multiclass)
+
+C = 4
+
+
+def _multiclass_problem(n=30, d=5, width=8, scheme="standard"):
+    X = jax.random.normal(jax.random.PRNGKey(20), (n, d), jnp.float64)
+    X = X / jnp.linalg.norm(X, axis=1, keepdims=True)
+    p = nets.init(jax.random.PRNGKey(21), width, d, scheme, jnp.float64, num_outputs=C)
+    t = jax.nn.softmax(2.0 * jax.random.normal(jax.random.PRNGKey(22), (n, C), jnp.float64))
+    return X, p, t
+
+
+@pytest.mark.parametrize("width", [2, 16, 128])
+def test_multiclass_symmetric_init_gives_zero_output(width):
+    X, _ = _data(jax.random.PRNGKey(1))
+    params = nets.symmetric_init(jax.random.PRNGKey(width), width, X.shape[1], num_outputs=C)
+    assert params["W"].shape == (width, X.shape[1]) and params["a"].shape == (width, C)
+    np.testing.assert_array_equal(params["W"][: width // 2], params["W"][width // 2:])
+    np.testing.assert_array_equal(params["a"][: width // 2], -params["a"][width // 2:])
+    assert set(np.unique(params["a"]).tolist()) == {-1.0, 1.0}
+    f0 = nets.apply(params, X)
+    assert f0.shape == (X.shape[0], C) and float(jnp.max(jnp.abs(f0))) <= 1e-6
+    labels = jnp.arange(X.shape[0]) % C
+    assert float(losses.multiclass_error_rate(f0, labels)) == 1.0  # all outputs tie: every point a mistake
+
+
+def test_neurons_are_keyed_by_index_not_width():
+    # neuron j's draw does not depend on the width: the narrow network is a prefix of the wide one
+    narrow = nets.standard_init(jax.random.PRNGKey(3), 6, 5)
+    wide = nets.standard_init(jax.random.PRNGKey(3), 40, 5)
+    np.testing.assert_array_equal(narrow["W"], wide["W"][:6])
+    np.testing.assert_array_equal(narrow["a"], wide["a"][:6])
+    sym_narrow, sym_wide = (nets.symmetric_init(jax.random.PRNGKey(3), m, 5) for m in (6, 40))
+    np.testing.assert_array_equal(sym_narrow["W"][:3], sym_wide["W"][:3])
+    # the per-neuron function is what init evaluates at every position
+    w, a = nets.neuron_init(jax.random.PRNGKey(3), 25, 40, 5, "symmetric")
+    np.testing.assert_array_equal(w, sym_wide["W"][25])
+    assert float(a) == float(sym_wide["a"][25]) == -float(sym_wide["a"][5])
+
+
+def test_multiclass_apply_matches_the_formula(x64):
+    X, p, _ = _multiclass_problem(n=7, d=3, width=6)
+    expected = np.array([[sum(float(p["a"][j, c]) * max(0.0, float(p["W"][j] @ x)) for j in range(6)) / np.sqrt(6)
+                          for c in range(C)] for x in np.asarray(X)])
+    np.testing.assert_allclose(nets.apply(p, X), expected, rtol=1e-12)
+
+
+def test_multiclass_hand_written_gradients_equal_autodiff(x64):
+    X, p, t = _multiclass_problem()
+    auto = jax.grad(lambda q: jnp.mean(losses.multiclass_kl(nets.apply(q, X), t)))(p)
+    H = nets.pre_activations(p["W"], X)
+    coef = nets.coefficients_of(p)
+    residual = losses.softmax_residual(nets.output_from_pre_activations(H, coef), t)
+    np.testing.assert_allclose(nets.hidden_layer_gradient(H, coef, residual, X), auto["W"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nets.output_layer_gradient(H, residual), auto["a"], rtol=1e-10, atol=1e-12)
+    # the per-neuron form the engine uses: residual gathered per neuron, then the gate
+    per_neuron = jnp.broadcast_to(residual, (p["W"].shape[0],) + residual.shape)
+    np.testing.assert_allclose(nets.gated_products(H, nets.neuron_signal(coef, per_neuron, True), X), auto["W"],
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_multiclass_gradient_against_finite_differences(x64):
+    X, p, t = _multiclass_problem(width=6)
+    loss = lambda W: jnp.mean(losses.multiclass_kl(nets.apply({"W": W, "a": p["a"]}, X), t))
+    H = nets.pre_activations(p["W"], X)
+    coef = nets.coefficients_of(p)
+    g = nets.hidden_layer_gradient(H, coef, losses.softmax_residual(nets.output_from_pre_activations(H, coef), t), X)
+    direction = jax.random.normal(jax.random.PRNGKey(23), p["W"].shape, jnp.float64)
+    eps = 1e-6
+    fd = (loss(p["W"] + eps * direction) - loss(p["W"] - eps * direction)) / (2 * eps)
+    np.testing.assert_allclose(jnp.vdot(g, direction), fd, rtol=1e-6)
+
+
+def test_multiclass_kl_is_the_cross_entropy_for_one_hot_and_zero_at_the_target(x64):
+    f = jax.random.normal(jax.random.PRNGKey(24), (6, C), jnp.float64) * 5
+    y = jnp.array([0, 1, 2, 3, 0, 2])
+    np.testing.assert_allclose(losses.multiclass_kl(f, losses.one_hot_target(y, C)),
+                               -jax.nn.log_softmax(f)[jnp.arange(6), y], rtol=1e-12)
+    p = jax.nn.softmax(f)
+    np.testing.assert_allclose(losses.multiclass_kl(jnp.log(p), p), 0.0, atol=1e-12)
+    assert float(jnp.min(losses.multiclass_kl(f + 1.0 * jnp.arange(C), p))) > 0
+    # the residual is d/df of the loss
+    g = jax.grad(lambda z: jnp.sum(losses.multiclass_kl(z, p * 0.5 + 0.125)))(f)
+    np.testing.assert_allclose(losses.softmax_residual(f, p * 0.5 + 0.125), g, rtol=1e-10, atol=1e-12)
+
+
+def test_multiclass_error_and_top_k_by_hand():
+    f = jnp.array([[3.0, 1.0, 0.0],     # y=0 correct
+                   [3.0, 1.0, 0.0],     # y=1 second
+                   [0.0, 0.0, 0.0],     # y=2 three-way tie: a mistake, and not in the top 2
+                   [jnp.nan, 0.0, 1.0],  # y=2 non-finite row: a mistake
+                   [1.0, 2.0, 2.0]])    # y=2 tied with class 1: a mistake, in the top 2
+    y = jnp.array([0, 1, 2, 2, 2])
+    assert float(losses.multiclass_error_rate(f, y)) == pytest.approx(4 / 5)
+    assert float(losses.top_k_accuracy(f, y, 1)) == pytest.approx(1 / 5)
+    assert float(losses.top_k_accuracy(f, y, 2)) == pytest.approx(3 / 5)
+    assert float(losses.top_k_accuracy(f, y, 3)) == pytest.approx(4 / 5)
+
+
+def test_objectives_table():
+    assert losses.OBJECTIVES == {"binary": losses.BINARY, "multiclass": losses.MULTICLASS}
+    assert losses.objective_for(2) is losses.BINARY and losses.objective_for(10) is losses.MULTICLASS
+    with pytest.raises(ValueError, match="num_classes=1"):
+        losses.objective_for(1)

@@ -87,3 +87,38 @@ def test_wide_teacher_is_accurate_on_digits():
     assert float(p.min()) > 0 and float(p.max()) < 1
     with pytest.raises(ValueError, match="temperature"):
         teachers.soft_labels(jnp.zeros(3), 0.0)
+
+
+def test_multiclass_projected_gd_matches_plain_gd_by_hand(xor):
+    X, y = xor
+    labels = (jnp.arange(X.shape[0]) % 3).astype(jnp.int32)
+    t = losses.one_hot_target(labels, 3)
+    p0 = nets.symmetric_init(jax.random.PRNGKey(6), 8, X.shape[1], num_outputs=3)
+    final, m = train.projected_gradient_descent(p0, X, labels, t, lr=1.0, steps=3, B=0.5)
+    np.testing.assert_allclose(m.loss_curve[0], np.log(3.0), rtol=1e-6)  # f = 0: softmax uniform
+    p = p0
+    for _ in range(3):
+        g = jax.grad(lambda q: jnp.mean(losses.multiclass_kl(nets.apply(q, X), t)))(p)
+        p = dict(p, W=nets.project_to_balls(p["W"] - g["W"], p0["W"], 0.5 / np.sqrt(8)))
+    np.testing.assert_allclose(final["W"], p["W"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.final_train_error, losses.multiclass_error_rate(nets.apply(p, X), labels), atol=1e-6)
+
+
+def test_optimizer_table():
+    assert set(train.OPTIMIZERS) == {"sgd", "adam"}
+    assert isinstance(train.make_optimizer("adam", 0.1), optax.GradientTransformation)
+
+
+def test_multiclass_teacher_and_softmax_labels():
+    ds = data.digits_task("full", num_classes=10)
+    params = teachers.train_network_teacher(jax.random.PRNGKey(0), ds.X_train, ds.y_train, steps=300, width=128,
+                                            num_classes=10)
+    assert params["a"].shape == (128, 10)
+    f = nets.apply(params, ds.X_test)
+    assert 1 - float(losses.multiclass_error_rate(f, ds.y_test)) > 0.9
+    p = teachers.soft_labels(f, temperature=4.0, num_classes=10)
+    np.testing.assert_allclose(jnp.sum(p, -1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(p, jax.nn.softmax(f / 4.0), rtol=1e-6)
+    with pytest.raises(ValueError, match="last axis"):
+        teachers.soft_labels(f, num_classes=3)
+    assert set(teachers.TEACHERS) == set(teachers.TEACHER_KINDS) == {"network", "kernel"}

@@ -11,9 +11,6 @@ import dataclasses
 import os
 from typing import Callable
 
-EXECUTORS = ("local", "submitit-local", "slurm")
-
-
 @dataclasses.dataclass
 class ChunkJob:
     """Everything one chunk needs, with the tasks restricted to the chunk's datasets."""
@@ -23,10 +20,12 @@ class ChunkJob:
     options: object
 
 
-def run_chunk_job(job: ChunkJob, progress=None, devices=None):
-    """Entry point of a chunk on whatever machine runs it (all its local devices by default)."""
+def run_chunk_job(job: ChunkJob, progress=None, devices=None, cache=None):
+    """Entry point of a chunk on whatever machine runs it (all its local devices by default; the
+    process's default program cache unless ``cache`` is given)."""
     from kd_theory.sweep.program import execute_chunk
-    return execute_chunk(job.chunk, job.runs, job.tasks, job.options, devices=devices, progress=progress)
+    return execute_chunk(job.chunk, job.runs, job.tasks, job.options, devices=devices, cache=cache,
+                         progress=progress)
 
 
 class LocalExecutor:
@@ -37,10 +36,11 @@ class LocalExecutor:
     def __init__(self, devices=None):
         self.devices = devices
 
-    def map(self, jobs: list[ChunkJob], on_done: Callable, progress_factory: Callable | None = None):
+    def map(self, jobs: list[ChunkJob], on_done: Callable, progress_factory: Callable | None = None,
+            cache=None):
         for job in jobs:
             progress = progress_factory(job) if progress_factory else None
-            on_done(job, run_chunk_job(job, progress, self.devices))
+            on_done(job, run_chunk_job(job, progress, self.devices, cache))
 
 
 class SubmititExecutor:
@@ -59,7 +59,9 @@ class SubmititExecutor:
         if parameters:
             self.executor.update_parameters(**parameters)
 
-    def map(self, jobs: list[ChunkJob], on_done: Callable, progress_factory: Callable | None = None):
+    def map(self, jobs: list[ChunkJob], on_done: Callable, progress_factory: Callable | None = None,
+            cache=None):
+        """``cache`` is unused: chunks compile in the job's own process."""
         import submitit
         submitted = self.executor.map_array(run_chunk_job, jobs)
         pending = dict(zip((j.job_id for j in submitted), zip(submitted, jobs)))
@@ -68,11 +70,18 @@ class SubmititExecutor:
             on_done(job, done.result())
 
 
+EXECUTORS = {
+    "local": lambda folder, **parameters: LocalExecutor(**parameters),
+    "submitit-local": lambda folder, **parameters: SubmititExecutor(
+        os.path.join(folder or ".", "submitit"), cluster="local", **parameters),
+    "slurm": lambda folder, **parameters: SubmititExecutor(
+        os.path.join(folder or ".", "submitit"), cluster="slurm", **parameters),
+}
+
+
 def make_executor(name: str, folder: str | None = None, **parameters):
-    if name == "local":
-        return LocalExecutor()
-    if name == "submitit-local":
-        return SubmititExecutor(os.path.join(folder or ".", "submitit"), cluster="local", **parameters)
-    if name == "slurm":
-        return SubmititExecutor(os.path.join(folder or ".", "submitit"), cluster="slurm", **parameters)
-    raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
+    """The executor called ``name`` (a key of :data:`EXECUTORS`); submitit ones keep their files
+    under ``folder``/submitit; ``parameters`` go to the executor."""
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
+    return EXECUTORS[name](folder, **parameters)

@@ -1,9 +1,7 @@
-"""A sweep's plan: tasks, runs, options, and how runs are grouped into compiled chunks.
+"""A sweep's plan: tasks, runs, options, and how runs are grouped into chunks.
 
-A *run* is one training of one network. Runs of the same dataset and width form a *block*: their
-weights are stacked as (R, m, d) so that a block costs a few matrix products per step, with no padding
-to a larger width. A *chunk* is a set of blocks that fits the memory budget; each chunk is one
-compiled program.
+A *run* is one training of one network. A *chunk* is a set of runs that fits the memory budget; each
+chunk is one compiled program (how its runs are laid out inside it is :mod:`kd_theory.sweep.layout`).
 """
 from __future__ import annotations
 
@@ -16,22 +14,48 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from kd_theory import nets
+from kd_theory import losses, nets
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """A data set plus the training targets runs may use: ``targets[name]`` is t ∈ [0, 1]^n
-    (hard labels: (1 + y)/2; soft labels: a teacher's p). With ``X_val, y_val`` every run is also
-    evaluated on the validation set (``val_*`` metrics beside the ``test_*`` ones), so settings can
-    be chosen on validation data and reported on test data from the same runs."""
+    """A data set plus the training targets runs may use.
+
+    Binary (``num_classes=2``): labels ±1, ``targets[name]`` is t ∈ [0, 1]^n (hard labels (1 + y)/2,
+    soft labels a teacher's p). C classes (``num_classes=C > 2``): integer labels 0..C−1,
+    ``targets[name]`` is an (n, C) array of probability rows (hard: one-hot, soft: softmax(f/T)).
+    With ``X_val, y_val`` every run is also evaluated on the validation set (``val_*`` metrics beside
+    the ``test_*`` ones), so settings can be chosen on validation data and reported on test data from
+    the same runs.
+    """
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     targets: Mapping[str, np.ndarray]
+    num_classes: int = 2
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+
+    @classmethod
+    def from_dataset(cls, dataset, targets: Mapping[str, np.ndarray]) -> "Task":
+        """The task of a :class:`kd_theory.data.Dataset` with the given training targets."""
+        return cls(dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test, dict(targets),
+                   getattr(dataset, "num_classes", 2), getattr(dataset, "X_val", None),
+                   getattr(dataset, "y_val", None))
+
+    @property
+    def objective(self) -> losses.Objective:
+        return losses.objective_for(self.num_classes)
+
+    @property
+    def objective_outputs(self) -> int:
+        """Outputs of a student: 1 (binary) or C."""
+        return 1 if self.num_classes == 2 else self.num_classes
+
+    @property
+    def n_val(self) -> int:
+        return 0 if self.X_val is None else len(self.X_val)
 
     def eval_sets(self) -> dict:
         """{"test": (X, y)} plus {"val": (X, y)} when the task has a validation set."""
@@ -40,8 +64,22 @@ class Task:
             sets["val"] = (self.X_val, self.y_val)
         return sets
 
+    @property
+    def shape(self) -> tuple:
+        """(n_train, n_test, n_val, d, C): runs on tasks of one shape share a compiled piece."""
+        return (len(self.X_train), len(self.X_test), self.n_val, self.X_train.shape[1], self.num_classes)
+
+    def validate(self, name: str):
+        objective = self.objective
+        n = len(self.X_train)
+        want = (n,) + objective.output_shape(self.num_classes)
+        for key, t in self.targets.items():
+            if np.shape(t) != want:
+                raise ValueError(f"dataset {name!r}: target {key!r} has shape {np.shape(t)}; a task with "
+                                 f"num_classes={self.num_classes} needs shape {want}")
+
     def fingerprint(self) -> str:
-        h = hashlib.sha256()
+        h = hashlib.sha256(f"classes={self.num_classes}".encode())
         extra = () if self.X_val is None else (self.X_val, self.y_val)
         for arr in (self.X_train, self.y_train, self.X_test, self.y_test) + extra:
             h.update(np.ascontiguousarray(arr, np.float32).tobytes())
@@ -77,8 +115,8 @@ class EngineOptions:
     """Choices shared by every run of a sweep.
 
     ``steps`` are checkpoints of one trajectory: a run is trained to max(steps) and its metrics are
-    recorded at each checkpoint (GD is deterministic, so the run with T = 300 is the first 300 steps
-    of the run with T = 3000).
+    recorded at each checkpoint (GD is deterministic, so the run with steps = 300 is the first 300
+    steps of the run with steps = 3000).
     """
     steps: tuple = (1000,)
     init: str = "symmetric"
@@ -91,8 +129,8 @@ class EngineOptions:
         steps = tuple(int(s) for s in self.steps)
         if not steps or min(steps) <= 0:
             raise ValueError(f"steps must be positive integers; got {self.steps}")
-        if self.init not in nets.INIT_SCHEMES:
-            raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(nets.INIT_SCHEMES)}")
+        if self.init not in nets.INITS:
+            raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(nets.INITS)}")
         if self.slice_neurons <= 0:
             raise ValueError(f"slice_neurons must be positive; got {self.slice_neurons}")
         if self.dtype not in ("float32", "float64"):
@@ -110,6 +148,8 @@ def grid(*, dataset: Sequence[str], width: Sequence[int], target: Sequence[str],
 def validate_runs(runs: Sequence[Run], tasks: Mapping[str, Task], options: EngineOptions):
     if not runs:
         raise ValueError("the grid has zero runs: every axis needs at least one value")
+    for name in sorted({run.dataset for run in runs} & set(tasks)):
+        tasks[name].validate(name)
     for run in runs:
         if run.dataset not in tasks:
             raise ValueError(f"run {run.coords()}: unknown dataset {run.dataset!r}; have {sorted(tasks)}")
@@ -118,9 +158,10 @@ def validate_runs(runs: Sequence[Run], tasks: Mapping[str, Task], options: Engin
                              f"have {sorted(tasks[run.dataset].targets)}")
         if run.width <= 0:
             raise ValueError(f"width must be a positive integer; got width={run.width}")
-        if options.init == "symmetric" and run.width % 2:
-            raise ValueError(f"symmetric init needs even widths; got width={run.width} "
-                             "(use even widths or init='standard')")
+        try:
+            nets.INITS[options.init].check(run.width)
+        except ValueError as exc:
+            raise ValueError(f"run {run.coords()}: {exc}") from None
         if not run.lr > 0 or not math.isfinite(run.lr):
             raise ValueError(f"learning rate must be a positive number; got lr={run.lr}")
         if run.B is not None and not run.B > 0:
@@ -140,55 +181,32 @@ def bytes_per_run(width: int, n_train: int, n_test: int, dim: int, dtype_bytes: 
 
 
 @dataclasses.dataclass(frozen=True)
-class Block:
-    dataset: str
-    width: int
-    runs: tuple  # indices into the sweep's run list
-
-
-@dataclasses.dataclass(frozen=True)
 class Chunk:
+    """The runs of one compiled program (indices into the sweep's run list)."""
     index: int
-    blocks: tuple
-
-    @property
-    def run_indices(self):
-        return [i for b in self.blocks for i in b.runs]
+    run_indices: tuple
 
 
 def plan_chunks(runs: Sequence[Run], tasks: Mapping[str, Task], budget_bytes: float,
                 dtype_bytes: int = 4) -> list[Chunk]:
-    """Group runs into (dataset, width) blocks and pack blocks into chunks under ``budget_bytes``.
-
-    A block too large for the budget is split. Raises ``MemoryError`` naming what one run needs when
-    the budget cannot hold even one run.
-    """
-    by_block: dict[tuple, list[int]] = {}
-    for i, run in enumerate(runs):
-        by_block.setdefault((run.dataset, run.width), []).append(i)
+    """Pack runs (sorted by dataset and width) into chunks whose :func:`bytes_per_run` sum stays under
+    ``budget_bytes``. Raises ``MemoryError`` naming what one run needs when the budget cannot hold one."""
+    order = sorted(range(len(runs)), key=lambda i: (runs[i].dataset, runs[i].width, i))
     chunks, current, used = [], [], 0.0
-
-    def close():
-        nonlocal current, used
-        if current:
-            chunks.append(Chunk(len(chunks), tuple(current)))
-        current, used = [], 0.0
-
-    for (ds, width), idx in sorted(by_block.items()):
-        task = tasks[ds]
-        n_eval = sum(len(y) for _, y in task.eval_sets().values())
-        per_run = bytes_per_run(width, len(task.X_train), n_eval, task.X_train.shape[1], dtype_bytes)
+    for i in order:
+        run, task = runs[i], tasks[runs[i].dataset]
+        per_run = bytes_per_run(run.width * task.objective_outputs, len(task.X_train),
+                                len(task.X_test) + task.n_val, task.X_train.shape[1], dtype_bytes)
         if per_run > budget_bytes:
             raise MemoryError(f"the memory budget ({budget_bytes / 2**30:.3g} GiB) is too small for one run of "
-                              f"width {width} on dataset {ds!r}, which needs about {per_run / 2**30:.3g} GiB; "
-                              "raise memory_budget_gb (--config.memory_budget_gb on the command line)")
-        while idx:
-            room = int((budget_bytes - used) // per_run)
-            if room == 0:
-                close()
-                continue
-            take, idx = idx[:room], idx[room:]
-            current.append(Block(ds, width, tuple(take)))
-            used += per_run * len(take)
-    close()
+                              f"width {run.width} on dataset {run.dataset!r}, which needs about "
+                              f"{per_run / 2**30:.3g} GiB; raise memory_budget_gb (--config.memory_budget_gb on "
+                              "the command line)")
+        if used + per_run > budget_bytes:
+            chunks.append(Chunk(len(chunks), tuple(current)))
+            current, used = [], 0.0
+        current.append(i)
+        used += per_run
+    if current:
+        chunks.append(Chunk(len(chunks), tuple(current)))
     return chunks

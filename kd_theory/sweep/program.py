@@ -1,21 +1,31 @@
-"""The compiled program of one chunk: every run of every block trained in one ``lax.scan``.
+"""The compiled program of one chunk: every run trained in one ``lax.scan`` over steps.
 
-Per step and per block (runs of one dataset and width, weights stacked as (R, m, d)) the work is
-the two-layer network's forward and hidden-layer gradient from :mod:`kd_theory.nets` — two matrix
-products and a gate — and the residual σ(f) − t from :mod:`kd_theory.losses`, which serves hard
-(t = (1+y)/2) and soft (t = p) runs alike. Nothing is padded to a larger width.
+Per step and per slice of packed neurons (:mod:`kd_theory.sweep.layout`; S neurons of runs of any
+widths on one data set, run slots k < K) the work is
+
+    H = W Xᵀ                              (S, n)      one matrix product
+    f_k = Σ_{j in run k} c_j ReLU(H_j)      (K, n[, C]) a segment sum, c_j = a_j/√m_k
+    r_k = objective.residual(f_k, t_k)      σ(f) − t or softmax(f) − t: hard and soft runs alike
+    W_j ← Π_j(W_j − η_k (1/n) Σ_i (c_j · r_{k,i}) 1(H_ji > 0) x_i)    one gate, one matrix product
+
+with every formula from :mod:`kd_theory.nets` and :mod:`kd_theory.losses`. The slices of a group are
+stepped one after another (``lax.map``: a step is memory-bound and a slice's (S, n) temporaries stay in
+cache), vmapped over the device axis V (sharded over local devices).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from kd_theory import losses, nets
+from kd_theory.precision import maybe_x64
+from kd_theory.rng import student_key
+from kd_theory.sweep.layout import Group, GroupData, GroupShape, layout_chunk
 from kd_theory.sweep.plan import Chunk, EngineOptions, Run, Task
 
 METRICS = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "train_acc",
@@ -24,173 +34,186 @@ VAL_METRICS = ("val_loss", "val_error", "val_acc")  # also, for tasks with a val
 _PROGRESS_TICKS = 20
 
 
-def run_key(seed_root, seed: int):
-    """The PRNG key of student seed ``seed``: fold_in(PRNGKey(base_seed), seed). Hard and soft runs
-    with the same seed share their initialisation (a paired comparison)."""
-    return jax.random.fold_in(seed_root, seed)
+class SliceRuns(NamedTuple):
+    """Per neuron of a slice: its run slot, 1/√m, learning rate and ball radius (gathered from slots)."""
+    slot: jax.Array
+    inv_sqrt_width: jax.Array
+    lr: jax.Array
+    radius: jax.Array
 
 
-def _block_step(X, y, params, W0, target, lr, radius, train_output_layer):
-    """One projected GD step of R stacked runs; returns (params, loss (R,), error (R,)) where loss and
-    error are those of the parameters before the step."""
-    H = nets.pre_activations(params["W"], X)                  # (R, m, n)
-    coef = nets.output_coefficients(params["a"])              # (R, m)
-    f = nets.output_from_pre_activations(H, coef)             # (R, n)
-    loss = jnp.mean(losses.binary_kl(f, target), axis=-1)     # (R,)
-    err = losses.error_rate(f, y)
-    residual = losses.logit_residual(f, target)
-    W = params["W"] - lr[:, None, None] * nets.hidden_layer_gradient(H, coef, residual, X)
+class GroupState(NamedTuple):
+    """The training state of one group: parameters, their initial W, and running sums over steps
+    of each run's training loss and error (for the iteration averages)."""
+    params: dict          # {"W": (V, L, S, d), "a": (V, L, S[, C])}
+    W0: jax.Array         # (V, L, S, d)
+    loss_sum: jax.Array   # (V, L, K)
+    error_sum: jax.Array  # (V, L, K)
+
+
+class ChunkState(NamedTuple):
+    """The scan carry: one GroupState per group and the metric buffers written at checkpoints
+    (per group, a dict metric -> (checkpoints, V, L, K))."""
+    groups: tuple
+    outputs: tuple
+
+
+def slice_runs(inputs, dtype) -> SliceRuns:
+    """Per-neuron copies of the slot quantities of one slice (padding neurons: width 0 → c = 0, η = 0)."""
+    width = inputs.run_width[inputs.slot]
+    active = inputs.position >= 0
+    inv_sqrt = jnp.where(active, 1.0 / jnp.sqrt(jnp.maximum(width, 1).astype(dtype)), 0.0)
+    return SliceRuns(inputs.slot, inv_sqrt.astype(dtype), jnp.where(active, inputs.lr[inputs.slot], 0.0),
+                     inputs.radius[inputs.slot])
+
+
+def init_slice(inputs, shape: GroupShape, options: EngineOptions, dtype):
+    """Initial parameters of a slice's neurons: neuron j of run k from :func:`nets.neuron_init` with the
+    run's key, its position and its width (the same numbers as ``nets.init`` for that run)."""
+    outputs = None if shape.num_classes == 2 else shape.num_classes
+    width = inputs.run_width[inputs.slot]
+    keys = inputs.keys[inputs.slot]
+    def draw(key, position, m):  # padding neurons draw as neuron 0 of width 2 and are zeroed below
+        return nets.neuron_init(key, jnp.maximum(position, 0), jnp.maximum(m, 2), shape.dim, options.init, outputs,
+                                dtype)
+    W, a = jax.vmap(draw)(keys, inputs.position, width)
+    active = inputs.position >= 0
+    mask = active.reshape(active.shape + (1,) * (a.ndim - 1))
+    return {"W": jnp.where(active[:, None], W, 0.0), "a": jnp.where(mask, a, 0.0)}
+
+
+def _coefficients(params, runs: SliceRuns):
+    """c_j = a_j/√m of each neuron (m its run's width; 0 for padding)."""
     a = params["a"]
-    if train_output_layer:
-        a = a - lr[:, None] * nets.output_layer_gradient(H, residual)
-    return {"W": nets.project_to_balls(W, W0, radius), "a": a}, loss, err
+    return a * runs.inv_sqrt_width.reshape(runs.inv_sqrt_width.shape + (1,) * (a.ndim - 1))
 
 
-def _runs_per_slice(R: int, width: int, max_neurons: int) -> int:
-    """The largest divisor k of R with k·width ≤ max_neurons (at least 1)."""
-    k = max(1, min(R, max_neurons // width))
-    while R % k:
-        k -= 1
-    return k
+def _neuron_terms(H, coef):
+    """c_j ReLU(H_ji): (S, n), or (S, n, C) for C outputs."""
+    relu = jax.nn.relu(H)
+    return relu[..., None] * coef[:, None, :] if coef.ndim == 2 else relu * coef[:, None]
 
 
-def _sliced_block_step(X, y, params, W0, target, lr, radius, train_output_layer, max_neurons):
-    """:func:`_block_step` over slices of k runs (k·m ≤ ``max_neurons``) one after another (lax.map).
-
-    Why: a step is memory-bound; per slice the (k, m, n) intermediates (H, gates, E) stay in cache
-    instead of streaming R·m·n floats through memory several times (≈ 1.8× on CPU, see BUILD_NOTES.md).
-    """
-    R, width = params["W"].shape[0], params["W"].shape[1]
-    k = _runs_per_slice(R, width, max_neurons)
-    if k == R:
-        return _block_step(X, y, params, W0, target, lr, radius, train_output_layer)
-    split = lambda a: a.reshape((R // k, k) + a.shape[1:])
-    args = jax.tree.map(split, (params, W0, target, lr, radius))
-    step = lambda a: _block_step(X, y, *a, train_output_layer)
-    p, loss, err = jax.lax.map(step, args)
-    merge = lambda a: a.reshape((R,) + a.shape[2:])
-    return jax.tree.map(merge, p), merge(loss), merge(err)
+def slice_outputs(H, coef, runs: SliceRuns, slots: int):
+    """f_k = Σ_{j: slot_j = k} c_j ReLU(H_j) for the K run slots of a slice: (K, n) or (K, n, C)."""
+    return jax.ops.segment_sum(_neuron_terms(H, coef), runs.slot, slots)
 
 
-def _evaluate(data, params, W0, target, sums, steps):
-    """Metrics of a block at a checkpoint. ``data`` = (X_train, y_train, X_test, y_test[, X_val, y_val]);
-    the held-out sets get ``{name}_loss`` (logistic), ``{name}_error`` and ``{name}_acc``."""
-    Xtr, ytr = data[0], data[1]
-    f = nets.apply(params, Xtr)
-    train_err = losses.error_rate(f, ytr)
-    width = params["W"].shape[-2]
-    move = jnp.max(jnp.linalg.norm(params["W"] - W0, axis=-1), axis=-1) * math.sqrt(width)
-    out = {"avg_train_loss": sums[0] / steps, "avg_train_error": sums[1] / steps,
-           "final_train_loss": jnp.mean(losses.binary_kl(f, target), axis=-1),
-           "final_train_error": train_err, "train_acc": 1.0 - train_err, "max_move_B": move}
-    held_out = {"test": data[2:4]}
-    if len(data) == 6:
-        held_out["val"] = data[4:6]
-    for name, (X, y) in held_out.items():
-        f_eval = nets.apply(params, X)
-        err = losses.error_rate(f_eval, y)
-        out.update({f"{name}_loss": jnp.mean(losses.logistic(f_eval, y), axis=-1), f"{name}_error": err,
-                    f"{name}_acc": 1.0 - err})
-    return out
+def slice_step(X, y, target, params, W0, runs: SliceRuns, objective: losses.Objective, slots: int,
+               train_output_layer: bool):
+    """One projected GD step of every run in a slice; returns (params, loss (K,), error (K,)), the loss
+    and error being those of the parameters before the step."""
+    H = nets.pre_activations(params["W"], X)                       # (S, n)
+    coef = _coefficients(params, runs)
+    f = slice_outputs(H, coef, runs, slots)                         # (K, n[, C])
+    loss = jnp.mean(objective.loss(f, target), axis=-1)
+    error = objective.error(f, y)
+    residual = objective.residual(f, target)[runs.slot]             # (S, n[, C]): the residual of j's run
+    signal = nets.neuron_signal(coef, residual, multiclass=coef.ndim == 2)
+    W = params["W"] - runs.lr[:, None] * nets.gated_products(H, signal, X)
+    a = params["a"]
+    if train_output_layer:  # ∂/∂a_j = (1/n) Σ_i r_{k,i} ReLU(H_ji) / √m
+        grad_a = jnp.einsum("sn,sn...->s...", jax.nn.relu(H), residual) / X.shape[0]
+        scale = (runs.lr * runs.inv_sqrt_width).reshape(runs.lr.shape + (1,) * (a.ndim - 1))
+        a = a - scale * grad_a
+    return {"W": nets.project_rows(W, W0, runs.radius), "a": a}, loss, error
 
 
-def make_program(structure: tuple, options: EngineOptions, progress=None):
-    """The pure function of one chunk. ``structure`` is ((dataset, width, R), ...) per block.
+def slice_metrics(data_index, data: GroupData, target, params, W0, runs: SliceRuns, inputs,
+                  objective: losses.Objective, shape: GroupShape, loss_sum, error_sum, steps):
+    """Every metric of :data:`METRICS` (and the objective's extra ones; :data:`VAL_METRICS` when the
+    group has validation sets) for the K run slots of a slice."""
+    X, y = data.X_train[data_index], data.y_train[data_index]
+    coef = _coefficients(params, runs)
+    output = lambda Z: slice_outputs(nets.pre_activations(params["W"], Z), coef, runs, shape.slots)
+    f = output(X)
+    train_error = objective.error(f, y)
+    # ‖W_j − W_j(0)‖ √m: the largest over a run's neurons is the B its trajectory needed
+    sqrt_width = jnp.sqrt(inputs.run_width[runs.slot].astype(W0.dtype))
+    move = jnp.linalg.norm(params["W"] - W0, axis=-1) * sqrt_width
+    metrics = {"avg_train_loss": loss_sum / steps, "avg_train_error": error_sum / steps,
+               "final_train_loss": jnp.mean(objective.loss(f, target), axis=-1),
+               "final_train_error": train_error, "train_acc": 1.0 - train_error,
+               "max_move_B": jax.ops.segment_max(move, runs.slot, shape.slots)}
+    held_out = {"test": (data.X_test[data_index], data.y_test[data_index])}
+    if shape.n_val:
+        held_out["val"] = (data.X_val[data_index], data.y_val[data_index])
+    for name, (X_eval, y_eval) in held_out.items():
+        f_eval = output(X_eval)
+        error = objective.error(f_eval, y_eval)
+        metrics.update({f"{name}_loss": jnp.mean(objective.loss(f_eval, objective.hard_target(y_eval, shape.num_classes)), -1),
+                        f"{name}_error": error, f"{name}_acc": 1.0 - error})
+        metrics.update({f"{name}_{m}": fn(f_eval, y_eval) for m, fn in objective.metrics.items()})
+    return metrics
 
-    Arguments: ``data[ds] = (X_train, y_train, X_test, y_test)`` and per block
-    ``(keys (R, 2), targets (R, n), lr (R,), radius (R,))`` with radius = B/√m (inf: no projection).
-    Returns per checkpoint, per block, a dict of (R,) metric arrays.
-    """
+
+def make_program(shapes: tuple, options: EngineOptions, progress=None):
+    """The pure function of one chunk: ``program(data, inputs)`` with one :class:`GroupData` and one
+    :class:`GroupInputs` per group (``shapes``, static). Returns per group a dict metric ->
+    (checkpoints, V, L, K)."""
     dtype = jnp.dtype(options.dtype)
     total = max(options.steps)
     tick = max(1, math.ceil(total / _PROGRESS_TICKS))
+    checkpoints = np.asarray(options.steps)
+    objectives = [losses.objective_for(s.num_classes) for s in shapes]
+    per_slice = lambda fn: jax.vmap(lambda *a: jax.lax.map(lambda b: fn(*b), a))  # V devices × L slices
 
-    def program(data, blocks):
-        params, W0 = [], []
-        for (ds, width, _), (keys, *_rest) in zip(structure, blocks):
-            dim = data[ds][0].shape[1]
-            p = jax.vmap(lambda k: nets.init(k, width, dim, options.init, dtype))(keys)
-            params.append(p)
-            W0.append(p["W"])
-        checkpoints = jnp.asarray(options.steps)
+    def program(data, inputs):
+        runs = [per_slice(lambda i: slice_runs(i, dtype))(inp) for inp in inputs]
+        initial = [per_slice(lambda i, s=s: init_slice(i, s, options, dtype))(inp) for s, inp in zip(shapes, inputs)]
 
-        def evaluate(ps, sums, T):
-            return [_evaluate(data[ds], p, w0, b[1], s, T)
-                    for (ds, _, _), p, w0, b, s in zip(structure, ps, W0, blocks, sums)]
+        def group_step(shape, objective, d, inp, r, state: GroupState) -> GroupState:
+            def one(ds, target, params, W0, sr):
+                return slice_step(d.X_train[ds], d.y_train[ds], target, params, W0, sr, objective, shape.slots,
+                                  options.train_output_layer)
+            params, loss, error = per_slice(one)(inp.dataset, inp.targets, state.params, state.W0, r)
+            return GroupState(params, state.W0, state.loss_sum + loss, state.error_sum + error)
 
-        def step(carry, t):
-            ps, sums, outputs = carry
-            new_ps, new_sums = [], []
-            for (ds, _, _), p, w0, (_, target, lr, radius), s in zip(structure, ps, W0, blocks, sums):
-                X, y = data[ds][0], data[ds][1]
-                p, loss, err = _sliced_block_step(X, y, p, w0, target, lr, radius, options.train_output_layer,
-                                                  options.slice_neurons)
-                new_ps.append(p)
-                new_sums.append((s[0] + loss, s[1] + err))
+        def evaluate(states, steps):
+            out = []
+            for shape, objective, d, inp, r, st in zip(shapes, objectives, data, inputs, runs, states):
+                def one(ds, target, params, W0, sr, i, ls, es):
+                    return slice_metrics(ds, d, target, params, W0, sr, i, objective, shape, ls, es, steps)
+                out.append(per_slice(one)(inp.dataset, inp.targets, st.params, st.W0, r, inp, st.loss_sum,
+                                          st.error_sum))
+            return tuple(out)
+
+        def step(carry: ChunkState, t):
+            groups = tuple(group_step(*args) for args in zip(shapes, objectives, data, inputs, runs, carry.groups))
             done = t + 1
             # One scan body for the whole run: metrics are written into slot k when step t + 1 is
             # checkpoint k (a cond, so the test-set forward runs only there).
             slot = jnp.searchsorted(checkpoints, done)
-            is_checkpoint = jnp.any(checkpoints == done)
             outputs = jax.lax.cond(
-                is_checkpoint,
+                jnp.any(checkpoints == done),
                 lambda o: jax.tree.map(lambda buf, new: buf.at[slot].set(new), o,
-                                       evaluate(new_ps, new_sums, done.astype(dtype))),
-                lambda o: o, outputs)
+                                       evaluate(groups, done.astype(dtype))),
+                lambda o: o, carry.outputs)
             if progress is not None:
                 jax.lax.cond(done % tick == 0, lambda: jax.debug.callback(progress, done), lambda: None)
-            return (new_ps, new_sums, outputs), None
+            return ChunkState(groups, outputs), None
 
-        sums = [(jnp.zeros(b[0].shape[0], dtype), jnp.zeros(b[0].shape[0], dtype)) for b in blocks]
-        template = jax.eval_shape(lambda: evaluate(params, sums, jnp.asarray(1, dtype)))
+        states = tuple(GroupState(p, p["W"], jnp.zeros(i.lr.shape, dtype), jnp.zeros(i.lr.shape, dtype))
+                       for p, i in zip(initial, inputs))
+        template = jax.eval_shape(lambda: evaluate(states, jnp.asarray(1, dtype)))
         outputs = jax.tree.map(lambda a: jnp.zeros((len(options.steps),) + a.shape, a.dtype), template)
-        (_, _, outputs), _ = jax.lax.scan(step, (params, sums, outputs), jnp.arange(total))
-        # per checkpoint, per block, a dict of (R,) arrays
-        return [jax.tree.map(lambda buf: buf[k], outputs) for k in range(len(options.steps))]
+        final, _ = jax.lax.scan(step, ChunkState(states, outputs), jnp.arange(total))
+        return final.outputs
 
     return program
 
 
-def chunk_inputs(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options: EngineOptions,
-                 pad_to: int = 1):
-    """Host arrays of one chunk; each block's run axis padded to a multiple of ``pad_to`` (the device
-    count) by repeating its last run, whose copies are dropped from the results."""
-    dtype = np.dtype(options.dtype)
-    root = jax.random.PRNGKey(options.base_seed)
-    data = {}
-    for ds in sorted({b.dataset for b in chunk.blocks}):
-        t = tasks[ds]
-        arrays = (t.X_train, t.y_train, t.X_test, t.y_test) + (() if t.X_val is None else (t.X_val, t.y_val))
-        data[ds] = tuple(np.asarray(a, dtype) for a in arrays)
-    structure, blocks = [], []
-    for block in chunk.blocks:
-        idx = list(block.runs)
-        idx += [idx[-1]] * (-len(idx) % pad_to)
-        block_runs = [runs[i] for i in idx]
-        keys = jax.vmap(run_key, (None, 0))(root, jnp.array([r.seed for r in block_runs]))
-        keys = np.asarray(jax.random.key_data(keys) if _typed(keys) else keys)
-        targets = np.stack([np.asarray(tasks[block.dataset].targets[r.target], dtype) for r in block_runs])
-        lr = np.array([r.lr for r in block_runs], dtype)
-        radius = np.array([nets.projection_radius(r.B, block.width) for r in block_runs], dtype)
-        structure.append((block.dataset, block.width, len(idx)))
-        blocks.append((keys, targets, lr, radius))
-    return tuple(structure), data, blocks
-
-
-def _precision(dtype: str):
-    """float64 sweeps run with JAX's 64-bit mode on (off by default, when float64 arrays become float32)."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
-
-
-def _typed(key) -> bool:
-    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+def _key_data(base_seed: int):
+    def key_data(seeds):
+        keys = jax.vmap(lambda s: student_key(base_seed, s))(jnp.asarray(seeds))
+        typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+        return np.asarray(jax.random.key_data(keys) if typed else keys)
+    return key_data
 
 
 class ProgramCache:
-    """Compiled chunk programs by structure, devices and progress reporting (chunks of the same
-    shapes on the same devices share one compile). A compiled program reports progress through
+    """Compiled chunk programs by group shapes, options, devices and progress reporting (chunks of the
+    same shapes on the same devices share one compile). A compiled program reports progress through
     ``self.progress``, which is set per chunk, so a reused program reports for the chunk it runs."""
 
     def __init__(self):
@@ -202,50 +225,55 @@ class ProgramCache:
         if self.progress is not None:
             self.progress(step)
 
-    def get(self, structure, options, data, blocks, devices, progress=None):
+    def get(self, shapes, options, data, inputs, devices, progress=None):
         self.progress = progress
-        key = (structure, options, tuple((k, tuple(a.shape for a in v)) for k, v in sorted(data.items())),
-               tuple(str(d) for d in devices), progress is not None)
+        key = (shapes, options, tuple(str(d) for d in devices), progress is not None)
         if key not in self._compiled:
             t0 = time.perf_counter()
-            fn = jax.jit(make_program(structure, options, self._report if progress is not None else None))
-            self._compiled[key] = fn.lower(data, blocks).compile()
+            fn = jax.jit(make_program(shapes, options, self._report if progress is not None else None))
+            self._compiled[key] = fn.lower(data, inputs).compile()
             self.compile_s += time.perf_counter() - t0
         return self._compiled[key]
 
 
-def shard_inputs(data, blocks, devices):
-    """Replicate the data and split every block's run axis across ``devices`` (jax.sharding)."""
+DEFAULT_CACHE = ProgramCache()
+
+
+def place(data, inputs, devices):
+    """Data replicated on every device; every input's leading (device) axis split across ``devices``."""
+    if len(devices) == 1:
+        return jax.device_put((data, inputs), devices[0])
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     mesh = Mesh(np.asarray(devices), ("runs",))
-    rep = NamedSharding(mesh, P())
-    data = {k: tuple(jax.device_put(a, rep) for a in v) for k, v in data.items()}
-    specs = (P("runs", None), P("runs", None), P("runs"), P("runs"))
-    blocks = [tuple(jax.device_put(a, NamedSharding(mesh, s)) for a, s in zip(b, specs)) for b in blocks]
-    return data, blocks
-
-
-_CACHE = ProgramCache()
+    data = jax.device_put(data, NamedSharding(mesh, P()))
+    inputs = jax.device_put(inputs, NamedSharding(mesh, P("runs")))
+    return data, inputs
 
 
 def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options: EngineOptions,
                   devices=None, cache: ProgramCache | None = None, progress=None):
     """Compile (or reuse) and run one chunk; returns {run index: [row per checkpoint]}."""
-    cache = _CACHE if cache is None else cache
+    cache = DEFAULT_CACHE if cache is None else cache
     devices = list(jax.local_devices() if devices is None else devices)
-    with _precision(options.dtype):
-        structure, data, blocks = chunk_inputs(chunk, runs, tasks, options, pad_to=len(devices))
-        if len(devices) > 1:
-            data, blocks = shard_inputs(data, blocks, devices)
-        else:
-            data, blocks = jax.device_put((data, blocks), devices[0])
-        compiled = cache.get(structure, options, data, blocks, devices, progress)
-        outputs = jax.device_get(compiled(data, blocks))
+    chunk_runs = [runs[i] for i in chunk.run_indices]
+    with maybe_x64(options.dtype):  # float64 sweeps need JAX's 64-bit mode
+        groups = layout_chunk(chunk_runs, tasks, options, len(devices), _key_data(options.base_seed))
+        shapes = tuple(g.shape for g in groups)
+        data, inputs = place(tuple(g.data for g in groups), tuple(g.inputs for g in groups), devices)
+        compiled = cache.get(shapes, options, data, inputs, devices, progress)
+        outputs = jax.device_get(compiled(data, inputs))
+    return collect_rows(chunk, groups, outputs, options)
+
+
+def collect_rows(chunk: Chunk, groups: list[Group], outputs, options: EngineOptions) -> dict:
+    """{run index: [row per checkpoint]} from the per-group metric buffers."""
     results: dict[int, list[dict]] = {}
-    for T, per_block in zip(options.steps, outputs):
-        for block, metrics in zip(chunk.blocks, per_block):
-            for r, run_index in enumerate(block.runs):
-                row = {"steps": T, **{m: float(v[r]) for m, v in metrics.items()}}
+    for group, metrics in zip(groups, outputs):
+        names = sorted(metrics, key=lambda m: (m not in METRICS, METRICS.index(m) if m in METRICS else m))
+        for local, (v, l, k) in sorted(group.where.items()):
+            rows = results.setdefault(chunk.run_indices[local], [])
+            for c, steps in enumerate(options.steps):
+                row = {"steps": steps, **{m: float(metrics[m][c, v, l, k]) for m in names}}
                 row["finite"] = bool(np.isfinite(row["avg_train_loss"]) and np.isfinite(row["final_train_loss"]))
-                results.setdefault(run_index, []).append(row)
+                rows.append(row)
     return results

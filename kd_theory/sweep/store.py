@@ -15,9 +15,9 @@ def _engine_version() -> str:
     """A hash of the sources that determine a run's numbers: stored rows are reused only by the same
     math (a change to the network, the losses or the compiled program invalidates them)."""
     from kd_theory import losses, nets
-    from kd_theory.sweep import program
+    from kd_theory.sweep import layout, program
     h = hashlib.sha256()
-    for module in (nets, losses, program):
+    for module in (nets, losses, layout, program):
         with open(module.__file__, "rb") as fh:
             h.update(fh.read())
     return h.hexdigest()[:16]

@@ -1,0 +1,156 @@
+"""How the runs of one chunk sit in its compiled program: packed neurons, no padding to a width.
+
+Runs whose tasks have the same shape (n_train, n_test, n_val, d, C) form a *group*: one piece of the
+program whatever their widths and data sets. A group's runs are packed, widest first, into *slices*
+of S neurons (S = the engine's ``slice_neurons``, divided by C for C outputs, or the widest run if
+that is wider): every neuron of a run sits in one slice, next to neurons of other runs of any
+width on the same data set. A slice carries, per neuron, its run's slot k < K in the slice, its
+position in that run and the run's width; the network outputs are segment sums over the slot index.
+The unused tail of a slice (at most one run's worth of neurons, typically far less) is inert padding
+(width 0: output weight 0, learning rate 0). Slices are split over V devices (V × L slices).
+
+Why this layout: a block per (data set, width), as before, made the compiled program grow by one
+piece (≈ 1 s of XLA compile) per block; here the program has one piece per group, so a grid of 32
+widths compiles as fast as a grid of one (see the layout study in BUILD_NOTES.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from kd_theory import nets
+from kd_theory.sweep.plan import EngineOptions, Run, Task
+
+
+class GroupData(NamedTuple):
+    """The data sets of one group, stacked: (D, n, d), (D, n), (D, n_test, d), (D, n_test), and the
+    validation sets (D, n_val, d), (D, n_val) (n_val = 0 when the tasks have none)."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+class GroupInputs(NamedTuple):
+    """Per slice (leading axes V × L): its data set, and per run slot k < K and per neuron s < S."""
+    dataset: np.ndarray       # (V, L) index into GroupData
+    keys: np.ndarray          # (V, L, K, 2) PRNG key data of each slot's run
+    targets: np.ndarray       # (V, L, K, n) or (V, L, K, n, C)
+    lr: np.ndarray            # (V, L, K) learning rate η
+    radius: np.ndarray        # (V, L, K) projection radius B/√m (inf: plain GD)
+    run_width: np.ndarray     # (V, L, K) width m of the slot's run (0: empty slot)
+    slot: np.ndarray          # (V, L, S) the run slot of each neuron
+    position: np.ndarray      # (V, L, S) the neuron's index j < m inside its run (−1: padding)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupShape:
+    """The static shape of one group: what its compiled piece depends on (not the widths)."""
+    n_train: int
+    n_test: int
+    dim: int
+    num_classes: int
+    n_datasets: int
+    devices: int
+    slices_per_device: int
+    slice_neurons: int
+    slots: int
+    n_val: int = 0
+
+
+@dataclasses.dataclass
+class Group:
+    shape: GroupShape
+    datasets: list
+    data: GroupData
+    inputs: GroupInputs
+    where: dict          # chunk-local run index -> (v, l, k)
+
+
+def _pack(widths: list[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing bin packing of run widths into slices of ``capacity`` neurons; returns the
+    run indices of each slice (widths ≤ capacity)."""
+    bins, room = [], []
+    for i in sorted(range(len(widths)), key=lambda i: (-widths[i], i)):
+        for b, free in enumerate(room):
+            if widths[i] <= free:
+                bins[b].append(i)
+                room[b] -= widths[i]
+                break
+        else:
+            bins.append([i])
+            room.append(capacity - widths[i])
+    return bins
+
+
+def _slice_capacity(neurons_per_dataset, widths, num_outputs: int, options: EngineOptions) -> int:
+    """S = slice_neurons / C, but no more than the most neurons one data set needs (then each data
+    set fills exactly one slice) and no less than the widest run."""
+    return max(max(widths), min(options.slice_neurons // max(1, num_outputs), max(neurons_per_dataset)))
+
+
+def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions, n_devices: int = 1,
+                 key_data=None) -> list[Group]:
+    """The groups of a chunk's runs (all of them, in the order given), as host arrays.
+
+    ``key_data(seeds)`` -> (R, 2) uint32 PRNG key data of the runs' seeds.
+    """
+    dtype = np.dtype(options.dtype)
+    by_shape: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        by_shape.setdefault(tasks[run.dataset].shape, []).append(i)
+    groups = []
+    for (n, n_test, n_val, dim, num_classes), members in sorted(by_shape.items()):
+        datasets = sorted({runs[i].dataset for i in members})
+        first = tasks[datasets[0]]
+        outputs = first.objective_outputs
+        widths = [runs[i].width for i in members]
+        per_dataset = [sum(runs[i].width for i in members if runs[i].dataset == name) for name in datasets]
+        capacity = _slice_capacity(per_dataset, widths, outputs, options)
+        slices = []  # (dataset index, [chunk-local run indices])
+        for d_index, name in enumerate(datasets):
+            mine = [i for i in members if runs[i].dataset == name]
+            slices += [(d_index, [mine[j] for j in b]) for b in _pack([runs[i].width for i in mine], capacity)]
+        per_device = -(-len(slices) // n_devices)
+        slices += [(0, [])] * (per_device * n_devices - len(slices))  # empty slices: all padding
+        K = max(len(s) for _, s in slices)
+        target_shape = (n,) + first.objective.output_shape(num_classes)
+        total = len(slices)
+        ds_index = np.zeros(total, np.int32)
+        keys = np.zeros((total, K, 2), np.uint32)
+        targets = np.zeros((total, K) + target_shape, dtype)
+        lr = np.zeros((total, K), dtype)
+        radius = np.full((total, K), np.inf, dtype)
+        run_width = np.zeros((total, K), np.int32)
+        slot = np.zeros((total, capacity), np.int32)
+        position = np.full((total, capacity), -1, np.int32)  # −1: padding
+        where = {}
+        seeds_keys = key_data(np.array([runs[i].seed for i in members]))
+        key_of = {i: seeds_keys[j] for j, i in enumerate(members)}
+        for s, (d_index, members_s) in enumerate(slices):
+            ds_index[s] = d_index
+            start = 0
+            for k, i in enumerate(members_s):
+                run = runs[i]
+                keys[s, k] = key_of[i]
+                targets[s, k] = np.asarray(tasks[run.dataset].targets[run.target], dtype)
+                lr[s, k] = run.lr
+                radius[s, k] = nets.projection_radius(run.B, run.width)
+                run_width[s, k] = run.width
+                slot[s, start:start + run.width] = k
+                position[s, start:start + run.width] = np.arange(run.width)
+                start += run.width
+                where[i] = divmod(s, per_device) + (k,)
+        split = lambda a: a.reshape((n_devices, per_device) + a.shape[1:])
+        inputs = GroupInputs(*(split(a) for a in (ds_index, keys, targets, lr, radius, run_width, slot, position)))
+        empty = {"X_val": np.zeros((0, dim)), "y_val": np.zeros((0,))}  # tasks without a validation set
+        field_of = lambda task, field: empty[field] if getattr(task, field) is None else getattr(task, field)
+        stack = lambda field: np.stack([np.asarray(field_of(tasks[name], field), dtype) for name in datasets])
+        data = GroupData(*(stack(f) for f in GroupData._fields))
+        shape = GroupShape(n, n_test, dim, num_classes, len(datasets), n_devices, per_device, capacity, K, n_val)
+        groups.append(Group(shape, datasets, data, inputs, where))
+    return groups
