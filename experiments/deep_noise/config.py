@@ -40,7 +40,7 @@ def get_config():
     c.report_seeds = 10           # the next report_seeds seeds give the reported test accuracy
     c.temperatures = (2.0, 4.0)   # soft labels σ(f_teacher/T); chosen per noise level
     # networks: one channel count per conv layer; 2 hidden dense widths (+ the 1-unit output layer)
-    c.teacher_channels = (16, 32, 32, 32, 64, 64, 64, 64)   # VGG 8+3
+    c.teacher_channels = (8, 16, 16, 16, 32, 32, 32, 32)   # VGG 8+3
     c.teacher_dense = (64, 64)
     c.student_channels = (8, 16)                            # VGG 2+3
     c.student_dense = (32, 32)
