@@ -41,6 +41,7 @@ class Hyper(NamedTuple):
     patience: int = 20
     eval_chunk: int = 512
     runs_per_vmap: int = 0   # runs vectorised together inside the program (lax.map batch_size); 0: all
+    unroll_epoch: bool = False  # unroll the minibatch loop (XLA CPU runs it 3-4× faster than a rolled scan)
 
 
 class RunState(NamedTuple):
@@ -101,7 +102,8 @@ def epoch_step(model, hyper: Hyper, state: RunState, X, targets, X_val, y_val) -
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), None
 
-    (params, opt_state), _ = jax.lax.scan(step, (state.params, state.opt_state), batches)
+    (params, opt_state), _ = jax.lax.scan(step, (state.params, state.opt_state), batches,
+                                          unroll=bool(hyper.unroll_epoch))
     epochs = state.epochs + 1
     val_acc = losses.accuracy(predict(model.apply, params, X_val, hyper.eval_chunk), y_val)
     improved = val_acc > state.best_val_acc

@@ -78,6 +78,8 @@ def validate(config):
         common.check_positive_ints(config, key)
     common.check(_is_int(config.runs_per_vmap) and config.runs_per_vmap >= -1, "runs_per_vmap",
                  config.runs_per_vmap, "−1 (automatic), 0 (all runs in one vmap) or a positive group size")
+    common.check(config.unroll_epoch in (-1, 0, 1) and _is_int(config.unroll_epoch), "unroll_epoch",
+                 config.unroll_epoch, "−1 (automatic), 0 (rolled scan) or 1 (unrolled)")
     common.check(0 < config.alpha < 1, "alpha", config.alpha, "a level in (0, 1), e.g. 0.05")
 
 
@@ -93,11 +95,14 @@ def load_images(settings) -> tuple[np.ndarray, np.ndarray]:
 def hyperparameters(config):
     import jax
     from kd_theory.deep_train import Hyper
-    per_vmap = config.runs_per_vmap
-    if per_vmap == -1:  # CPU: grouped convolutions of a vmap are slower than one run after another (measured)
-        per_vmap = 1 if jax.default_backend() == "cpu" else 0
+    cpu = jax.default_backend() == "cpu"
+    # measured on CPU: a vmap's grouped convolutions are slower than the runs one after another, and
+    # a rolled minibatch scan 3-4× slower than an unrolled one
+    per_vmap = (1 if cpu else 0) if config.runs_per_vmap == -1 else config.runs_per_vmap
+    unroll = cpu if config.unroll_epoch == -1 else bool(config.unroll_epoch)
     return Hyper(learning_rate=float(config.learning_rate), l2=float(config.l2), batch_size=int(config.batch_size),
-                 max_epochs=int(config.max_epochs), patience=int(config.patience), runs_per_vmap=int(per_vmap))
+                 max_epochs=int(config.max_epochs), patience=int(config.patience), runs_per_vmap=int(per_vmap),
+                 unroll_epoch=unroll)
 
 
 def run_keys(config, role: str, seeds):
