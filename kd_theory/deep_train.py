@@ -16,9 +16,9 @@ parameters of its best epoch (strictly better accuracy; the first best wins ties
 ``patience`` epochs have passed without improvement or ``max_epochs`` are done.
 
 All runs (seeds, label types, temperatures) of one architecture train together: their states are
-stacked on a leading axis and one jitted, vmapped epoch updates them all. A stopped run is masked
-(``where(active, new, old)``), so its state never changes again; the Python loop over epochs ends
-when every run has stopped.
+stacked on a leading axis and one jitted epoch updates them all (vmapped in groups of
+``runs_per_vmap``). A stopped run is masked (``lax.cond`` on ``active``, a ``where`` under vmap), so
+its state never changes again; the Python loop over epochs ends when every run has stopped.
 """
 from __future__ import annotations
 
@@ -88,8 +88,16 @@ def init_run(model, key, image_shape, hyper: Hyper) -> RunState:
 
 
 def epoch_step(model, hyper: Hyper, state: RunState, X, targets, X_val, y_val) -> RunState:
-    """One epoch of one run: minibatch Adam steps over a permutation, then validation and the
-    early-stopping bookkeeping; a stopped run (``active`` false) comes back unchanged."""
+    """One epoch of one run, or the run unchanged once it has stopped (``active`` false).
+
+    ``lax.cond`` skips the work of a stopped run when runs go one after another (CPU); under ``vmap``
+    it becomes ``where(active, trained, state)``: the masking that lets one program serve all runs."""
+    return jax.lax.cond(state.active, lambda s: _train_epoch(model, hyper, s, X, targets, X_val, y_val),
+                        lambda s: s, state)
+
+
+def _train_epoch(model, hyper: Hyper, state: RunState, X, targets, X_val, y_val) -> RunState:
+    """Minibatch Adam steps over a permutation, then validation and the early-stopping bookkeeping."""
     optimizer = optax.adam(hyper.learning_rate)
     n, b = X.shape[0], min(hyper.batch_size, X.shape[0])
     perm = jax.random.permutation(jax.random.fold_in(state.shuffle_key, state.epochs), n)
@@ -107,13 +115,11 @@ def epoch_step(model, hyper: Hyper, state: RunState, X, targets, X_val, y_val) -
     epochs = state.epochs + 1
     val_acc = losses.accuracy(predict(model.apply, params, X_val, hyper.eval_chunk), y_val)
     improved = val_acc > state.best_val_acc
-    keep_going = (epochs - jnp.where(improved, epochs, state.best_epoch) < hyper.patience) & (epochs < hyper.max_epochs)
-    trained = RunState(params, opt_state,
-                       _where(improved, params, state.best_params),
-                       jnp.where(improved, val_acc, state.best_val_acc).astype(jnp.float32),
-                       jnp.where(improved, epochs, state.best_epoch).astype(jnp.int32),
-                       epochs, keep_going, state.shuffle_key)
-    return _where(state.active, trained, state)
+    best_epoch = jnp.where(improved, epochs, state.best_epoch).astype(jnp.int32)
+    keep_going = (epochs - best_epoch < hyper.patience) & (epochs < hyper.max_epochs)
+    return RunState(params, opt_state, _where(improved, params, state.best_params),
+                    jnp.where(improved, val_acc, state.best_val_acc).astype(jnp.float32),
+                    best_epoch, epochs, keep_going, state.shuffle_key)
 
 
 def _where(condition, new, old):
@@ -127,8 +133,9 @@ def compiled_epoch(model, hyper: Hyper):
     (all of them when 0), the groups one after another inside the same program."""
     def epoch(state, X, targets, X_val, y_val):
         one = lambda run: epoch_step(model, hyper, run[0], X, run[1], X_val, y_val)
-        size = hyper.runs_per_vmap or targets.shape[0]
-        return jax.lax.map(one, (state, targets), batch_size=min(size, targets.shape[0]))
+        size = min(hyper.runs_per_vmap or targets.shape[0], targets.shape[0])
+        # batch_size=1 would still vmap (turning the cond into a select): a plain scan skips stopped runs
+        return jax.lax.map(one, (state, targets), batch_size=None if size == 1 else size)
     return jax.jit(epoch)
 
 

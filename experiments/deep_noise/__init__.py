@@ -113,6 +113,12 @@ def run_keys(config, role: str, seeds):
     return jax.numpy.stack([jax.random.fold_in(base, s) for s in seeds])
 
 
+def _progress(what: str, state, start: float):
+    epochs = np.asarray(state.epochs)
+    print(f"  {what}: {len(epochs)} runs, stopped after {epochs.min()}-{epochs.max()} epochs (mean "
+          f"{epochs.mean():.1f}), {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
+
+
 def train_noise_level(config, data, teacher, student, hyper) -> list[dict]:
     """Teachers and students at one noise level: one row per (model, temperature, seed)."""
     import jax
@@ -122,8 +128,10 @@ def train_noise_level(config, data, teacher, student, hyper) -> list[dict]:
     role = {s: "select" if s in select_seeds else "report" for s in seeds}
     hard = np.asarray(losses.hard_target(data.y_train.astype(np.float32)))
 
+    start = time.perf_counter()
     t_state = deep_train.train_runs(teacher, run_keys(config, "teacher", seeds), data.X_train,
                                     np.tile(hard, (len(seeds), 1)), data.X_val, data.y_val, hyper)
+    _progress("teachers", t_state, start)
     teacher_logits = np.asarray(deep_train.compiled_predict(teacher, hyper.eval_chunk)(
         t_state.best_params, jax.numpy.asarray(data.X_train)))
     members = [("teacher", None, s) for s in seeds]
@@ -134,8 +142,10 @@ def train_noise_level(config, data, teacher, student, hyper) -> list[dict]:
             student_members.append((model, T, s))
             targets.append(target if model == "hard" else np.asarray(teachers.soft_labels(teacher_logits[i], T)))
     student_keys = run_keys(config, "student", seeds)
+    start = time.perf_counter()
     s_state = deep_train.train_runs(student, jax.numpy.tile(student_keys, (len(labels), 1)), data.X_train,
                                     np.stack(targets), data.X_val, data.y_val, hyper)
+    _progress("students", s_state, start)
     rows = []
     for net, state, group in ((teacher, t_state, members), (student, s_state, student_members)):
         test_acc = np.asarray(deep_train.run_accuracy(net, state.best_params, data.X_test, data.y_test,
