@@ -55,3 +55,12 @@ def executor_from_config(config, out_path: str):
         if config.slurm_partition:
             params["slurm_partition"] = config.slurm_partition
     return sweep.make_executor(config.executor, out_path, **params)
+
+
+def write_results(out, rows: list, results: dict, render) -> list[str]:
+    """The common results format of every experiment: ``runs.csv`` (one row per run and checkpoint),
+    ``results.json``, then ``render(results, out)`` (tables and figures from results.json alone).
+    Returns the names of the rendered files."""
+    out.write_csv("runs.csv", rows)
+    out.write_json("results.json", results)
+    return render(results, out)

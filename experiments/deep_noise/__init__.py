@@ -197,9 +197,7 @@ def run(config, out):
         "training": dict(hyper._asdict(), optimizer="Adam", l2_form="(λ/2)·Σ‖kernel‖² added to the loss"),
         "grid": {"noise_vars": [float(v) for v in config.noise_vars], "temperatures": [float(T) for T in config.temperatures]},
     })
-    out.write_csv("runs.csv", rows)
-    out.write_json("results.json", results)
-    written = render.render(results, out)
+    written = common.write_results(out, rows, results, render.render)
     print(render.table_markdown(results))
     print(f"wrote {out.path}: runs.csv results.json {' '.join(written)} config.json ({len(rows)} runs, "
           f"{timings['total_s']:.1f}s)", file=sys.stderr)

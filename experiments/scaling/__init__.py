@@ -287,9 +287,7 @@ def run(config, out):
     timings["total_s"] = time.perf_counter() - t0
     results.update({"experiment": "scaling", "timings": timings, "n_runs": len(rows),
                     "config": config.to_dict()})
-    out.write_csv("runs.csv", rows)
-    out.write_json("results.json", results)
-    written = render.render(results, out)
+    written = common.write_results(out, rows, results, render.render)
     print(render.slopes_markdown(results))
     print(f"wrote {out.path}: runs.csv results.json {' '.join(written)} ({len(rows)} runs in part A, "
           f"{timings['total_s']:.1f}s)", file=sys.stderr)

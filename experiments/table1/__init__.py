@@ -10,6 +10,7 @@ the other seeds; :mod:`experiments.table1.render` writes the tables and figures 
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def build_tasks(config, datasets: dict):
 
 
 def run(config, out):
-    t0 = __import__("time").perf_counter()
+    t0 = time.perf_counter()
     datasets = load_datasets(config)
     tasks, select_tasks, teacher_rows = build_tasks(config, datasets)
     for t in teacher_rows:
@@ -174,7 +175,7 @@ def run(config, out):
         result = sweep.run_sweep(runs, tasks, options, **engine)
         rows = [dict(r, train_set="full") for r in result.rows]
         timings["sweep"] = result.timings
-    timings["total_s"] = __import__("time").perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t0
     results = protocol.analyse(rows, teacher_rows, config)
     results.update({"experiment": "table1", "n_runs": len({(r["dataset"], r["width"], r["target"], r["seed"],
                                                              r["lr"], r["B"], r["train_set"]) for r in rows}),
@@ -182,9 +183,7 @@ def run(config, out):
                     "data": {name: dict(ds.info) for name, ds in datasets.items()}})
     for r in results["nonfinite_runs"]:
         print(f"warning: non-finite loss in run {r}; its outputs count as mistakes", file=sys.stderr)
-    out.write_csv("runs.csv", rows)
-    out.write_json("results.json", results)
-    written = render.render(results, out)
+    written = common.write_results(out, rows, results, render.render)
     print(render.headline_markdown(results))
     print(f"wrote {out.path}: runs.csv results.json {' '.join(written)} config.json "
           f"({results['n_runs']} runs, {timings['total_s']:.1f}s)", file=sys.stderr)

@@ -20,6 +20,7 @@ from kd_theory import stats
 
 REGIME_KEYS = ("lr", "B", "temperature", "steps")
 CELL_KEYS = ("dataset", "width")
+SUMMARY_KEYS = ("dataset", "width", "label") + REGIME_KEYS  # one regime of one student
 SUMMARY_METRICS = ("val_acc", "test_acc", "train_acc", "avg_train_loss", "avg_train_error", "max_move_B", "binds")
 BIND_TOLERANCE = 1e-3  # a run's ball binds when some neuron ends within 0.1% of the radius B/√m
 
@@ -59,9 +60,8 @@ def _tie_break(s) -> tuple:
 
 
 def _summary(rows, include):
-    keys = ("dataset", "width", "label") + REGIME_KEYS
-    rows = [dict(r, binds=float(binds(r))) for r in rows]
-    return stats.summarise(rows, keys, SUMMARY_METRICS, include)
+    rows = [dict(r, binds=float(binds(r))) for r in rows if include(r)]
+    return stats.summarise(rows, SUMMARY_KEYS, SUMMARY_METRICS)
 
 
 def choose_regimes(rows, config) -> dict:
@@ -84,24 +84,27 @@ def regimes_to_report(chosen: dict, dataset: str) -> list[dict]:
             for spec in sorted(specs, key=lambda t: tuple(str(v) for v in t))]
 
 
+def _is_report(r) -> bool:
+    """Report-seed rows trained on the whole training split (what the reported numbers use)."""
+    return r["role"] == "report" and r.get("train_set", "full") == "full"
+
+
 def _at(regime):
-    """A row filter: the report-seed rows trained on the whole training set at ``regime``."""
+    """A row filter: the report-seed rows at ``regime``."""
     def include(r):
-        return (r["role"] == "report" and r.get("train_set", "full") == "full"
-                and all(r[k] == regime[k] for k in ("dataset", "width", "label") + REGIME_KEYS))
+        return _is_report(r) and all(r[k] == regime[k] for k in SUMMARY_KEYS)
     return include
 
 
 def own_best_view(rows, chosen, config) -> tuple[list, list]:
     """Table rows (test accuracy of the report seeds at each chosen regime) and the paired soft − hard
     gaps per (view, dataset, width), Holm-corrected within each view."""
+    reported = {tuple(s[k] for k in SUMMARY_KEYS): s for s in _summary(rows, _is_report)}
     table, gaps = [], []
     for view in ("own_best", "unconstrained"):
         cells = []
         for (v, ds, m, label), regime in sorted(chosen.items(), key=lambda kv: str(kv[0])):
-            if v != view:
-                continue
-            (s,) = _summary(rows, _at(regime)) or [None]
+            s = reported.get(tuple(regime[k] for k in SUMMARY_KEYS)) if v == view else None
             if s is None:
                 continue
             table.append({"view": view, "dataset": ds, "width": m, "label": label,
@@ -121,28 +124,28 @@ def own_best_view(rows, chosen, config) -> tuple[list, list]:
     return table, gaps
 
 
-def matched_view(rows, config) -> tuple[list, str]:
-    """soft(T) − hard at the same (dataset, width, lr, B, steps), paired by seed, over the whole grid;
-    Holm over all its cells; with the share of hard and of soft runs whose ball binds."""
+def matched_source(config) -> tuple[str, str]:
+    """Which seeds the matched view reads (the role of their rows) and how table1.md says so."""
     if config.select_subset:
-        source = "select"
-        note = (f"test accuracy of the selection seeds, students trained on the {config.select_subset}-image "
-                "subset (this view chooses nothing)")
-    else:
-        source, note = "report", "test accuracy of the report seeds"
-    use = [r for r in rows if r["role"] == source]
+        return "select", (f"test accuracy of the selection seeds, students trained on the "
+                          f"{config.select_subset}-image subset (this view chooses nothing)")
+    return "report", "test accuracy of the report seeds"
+
+
+def matched_view(use, summary, config) -> list:
+    """soft(T) − hard at the same (dataset, width, lr, B, steps), paired by seed, over the whole grid of
+    rows ``use`` (their :func:`_summary` is ``summary``); Holm over all its cells; with the share of hard
+    and of soft runs whose ball binds."""
     match = CELL_KEYS + ("lr", "B", "steps")
     cells = stats.paired_gaps(use, treatment=lambda r: r["label"] == "soft", baseline=lambda r: r["label"] == "hard",
                               match_keys=match, cell_keys=match + ("temperature",), metric="test_acc")
-    bind = {}
-    for s in _summary(use, lambda r: True):
-        bind[tuple(s[k] for k in match) + (s["label"], s["temperature"])] = s["binds_mean"]
+    bind = {tuple(s[k] for k in match) + (s["label"], s["temperature"]): s["binds_mean"] for s in summary}
     for c in cells:
         key = tuple(c[k] for k in match)
         c["hard_binds"] = bind.get(key + ("hard", None))
         c["soft_binds"] = bind.get(key + ("soft", c["temperature"]))
     return stats.add_holm(sorted(cells, key=lambda c: tuple(str(c[k]) for k in match + ("temperature",))),
-                          config.alpha), note
+                          config.alpha)
 
 
 def analyse(rows, teacher_rows, config) -> dict:
@@ -150,7 +153,10 @@ def analyse(rows, teacher_rows, config) -> dict:
     summary, the paper's numbers and the non-finite runs."""
     chosen = choose_regimes(rows, config)
     table, gaps = own_best_view(rows, chosen, config)
-    matched, matched_note = matched_view(rows, config)
+    source, matched_note = matched_source(config)
+    use = [r for r in rows if r["role"] == source]
+    matched_summary = _summary(use, lambda r: True)
+    matched = matched_view(use, matched_summary, config)
     regimes = stats.regime_summary(matched, regime_keys=REGIME_KEYS, cell_keys=CELL_KEYS)
     select_seeds, report_seeds = seed_sets(config)
     nonfinite = [{k: r[k] for k in ("dataset", "width", "label", "temperature", "seed", "lr", "B", "steps", "role")}
@@ -176,8 +182,7 @@ def analyse(rows, teacher_rows, config) -> dict:
         "matched": matched,
         "regimes": regimes,
         # every regime's mean ± std over the matched view's seeds, for claims about single regimes
-        "summary": _summary([r for r in rows if r["role"] == ("select" if config.select_subset else "report")],
-                            lambda r: True),
+        "summary": matched_summary,
         "paper": {ds: {(k if isinstance(k, str) else f"m={k[0]} {k[1]}"): v for k, v in cells.items()}
                   for ds, cells in PAPER_TABLE1.items()},
         "source": "MNIST" if config.data_dir else "sklearn digits 8x8",
