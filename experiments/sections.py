@@ -1,0 +1,51 @@
+"""What an experiment contributes to the reproduction report (``--experiment=report``).
+
+Each experiment package ``experiments/NAME/`` has a module ``section.py`` with
+
+    def section(results: dict, results_dir: str) -> Section
+
+built from its ``results.json`` (already loaded into ``results``) and the files its render step wrote
+into ``results_dir`` — never by re-running anything. The report puts the sections side by side; it
+knows nothing about any one experiment.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "no published claim")
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperComparison:
+    """One published number beside ours: ``quantity`` names it (e.g. "MNIST full, m = 4, soft − hard (points)"),
+    ``paper`` and ``ours`` are display strings (ours with its interval or ± std), ``source`` says where the
+    paper's number comes from (e.g. "Mandal et al., Table 1")."""
+    quantity: str
+    paper: str
+    ours: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One experiment's part of the report.
+
+    verdict: one of VERDICTS, computed from the numbers; criterion: the rule that computed it, in one
+    sentence (e.g. "soft − hard at m = 4 on full > 0 with paired 95% interval excluding 0, at each label
+    type's validation-chosen regime"); summary: a short markdown paragraph of what the numbers say;
+    tables: markdown tables (each a string, header row first); figures: file names inside results_dir
+    (PNG), the headline figure first; paper: the published numbers beside ours; provenance: the config
+    and environment that produced the results (from results.json / config.json)."""
+    experiment: str
+    title: str
+    verdict: str
+    criterion: str
+    summary: str
+    tables: tuple = ()
+    figures: tuple = ()
+    paper: tuple = ()
+    provenance: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"Section.verdict={self.verdict!r}: allowed {', '.join(VERDICTS)}")
