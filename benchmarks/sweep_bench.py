@@ -371,7 +371,9 @@ def per_run_loop(runs, problem, variant, sample):
             import torch
         except ImportError:
             return None, None, 0, {}
-        torch.set_num_threads(2)
+        # One thread: these per-step ops are tiny, and two OpenMP threads on two shared cores spin against
+        # each other (measured: 300 steps 0.05 s with 1 thread, 6.4 s with 2 while another process ran).
+        torch.set_num_threads(1)
         Xs = {k: torch.from_numpy(ds.X_train) for k, (ds, _) in problem.items()}
         t0 = time.perf_counter()
         for r in picked:

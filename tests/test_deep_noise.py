@@ -346,3 +346,23 @@ def test_launcher_end_to_end_writes_every_file_and_its_numbers_come_from_the_run
         assert chosen["temperature"] == min(T for T, v in val.items() if v == best)
     assert [g["noise_var"] for g in results["gaps"]] == [0.01, 0.2] and all("p_holm" in g for g in results["gaps"])
     assert results["paper"]["soft"][3] == 74.9 and "| 0.2 |" in (out / "deep_noise.md").read_text()
+    # each finished level is on disk: a rerun (e.g. after an interruption) reuses them and trains nothing
+    again = _launch(f"--out={out}", *TINY)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("reusing the finished level") == 2 and "teachers:" not in again.stderr
+    assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+
+
+def test_a_finished_level_is_reused_only_with_the_same_settings(tmp_path):
+    from experiments import deep_noise
+    from experiments.deep_noise.config import get_config
+    from kd_theory.results import OutputDir
+    out, config = OutputDir(str(tmp_path)), get_config()
+    assert deep_noise.finished_level(out, config, 0.05) is None            # nothing written yet
+    rows = [{"model": "teacher", "temperature": None, "seed": 0, "test_acc": 0.5}]
+    out.write_json(deep_noise.level_file(0.05), {"config": deep_noise.level_config(config), "rows": rows})
+    assert deep_noise.finished_level(out, config, 0.05) == rows
+    config.noise_vars, config.alpha = (0.05,), 0.01                         # not part of a level's settings
+    assert deep_noise.finished_level(out, config, 0.05) == rows
+    config.learning_rate = 3e-3                                             # a different run: train again
+    assert deep_noise.finished_level(out, config, 0.05) is None

@@ -157,6 +157,29 @@ def train_noise_level(config, data, teacher, student, hyper) -> list[dict]:
     return rows
 
 
+def level_file(noise_var: float) -> str:
+    return f"level_{noise_var:g}.json"
+
+
+def level_config(config) -> dict:
+    """What determines a noise level's runs: the whole config except the list of levels and the
+    test level α (so adding a level, or re-analysing, reuses the finished ones)."""
+    return {k: v for k, v in config.to_dict().items() if k not in ("noise_vars", "alpha")}
+
+
+def finished_level(out, config, noise_var: float):
+    """The rows of a level finished earlier in ``out`` with the same settings, else None: an interrupted
+    run loses no finished level (each is written atomically as soon as it is done)."""
+    import json
+    path = out.file(level_file(noise_var))
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        saved = json.load(fh)
+    same = json.loads(json.dumps(level_config(config))) == saved.get("config")
+    return saved["rows"] if same else None
+
+
 def run(config, out):
     from kd_theory import images
     t0 = time.perf_counter()
@@ -171,7 +194,12 @@ def run(config, out):
     rows, timings = [], {}
     for v in config.noise_vars:
         start = time.perf_counter()
-        level = train_noise_level(config, images.noisy_splits(X, y, split, v, noise), teacher, student, hyper)
+        level = finished_level(out, config, v)
+        if level is None:
+            level = train_noise_level(config, images.noisy_splits(X, y, split, v, noise), teacher, student, hyper)
+            out.write_json(level_file(v), {"config": level_config(config), "rows": level})
+        else:
+            print(f"noise variance {v:g}: reusing the finished level in {level_file(v)}", file=sys.stderr)
         rows += [dict(r, noise_var=float(v)) for r in level]
         timings[f"{v:g}"] = time.perf_counter() - start
         means = {m: np.mean([r["test_acc"] for r in level if r["model"] == m and r["role"] == "report"])
