@@ -29,7 +29,9 @@ ROLE_KEYS = {"teacher": 1, "student": 2}   # fold_in tags: teacher and student i
 
 def data_settings(config) -> dict:
     """The data keys with the preset's defaults filled in (recorded in results.json)."""
-    negative, positive, max_examples, data_dir = PRESETS[config.preset]
+    import jax
+    negative, positive, (cpu_examples, accelerator_examples), data_dir = PRESETS[config.preset]
+    max_examples = cpu_examples if jax.default_backend() == "cpu" else accelerator_examples
     return {"preset": config.preset, "data_dir": config.data_dir or data_dir,
             "negative_classes": tuple(config.negative_classes) or negative,
             "positive_classes": tuple(config.positive_classes) or positive,
