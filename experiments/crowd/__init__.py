@@ -56,7 +56,7 @@ def validate(config):
         _names(config, "real_aggregators", tuple(AGGREGATORS), "aggregators")
     for key in ("partition_seed", "sim_seed", "crowd_seed", "seed", "split_seed", "sim_answers_per_task",
                 "bridge_answers_per_task"):
-        common.check(_is_int(config[key]) and config[key] >= 0, key, config[key], "an integer ≥ 0")
+        common.check(_is_int(config[key]) and 0 <= config[key] < 2**31, key, config[key], "an integer in 0..2³¹−1")
     if "simulated" in parts:
         _names(config, "sim_variants", VARIANTS, "variants")
         _names(config, "sim_aggregators", tuple(AGGREGATORS), "aggregators")

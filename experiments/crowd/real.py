@@ -30,9 +30,12 @@ def crowd_folders(crowd_dir: str) -> list[Path]:
     if not crowd_dir:
         return [bundled_path("sp")]
     folder = Path(crowd_dir)
-    if (folder / "answers.csv").is_file():
-        return [folder]
-    return sorted(p for p in folder.iterdir() if (p / "answers.csv").is_file()) if folder.is_dir() else []
+    try:
+        if (folder / "answers.csv").is_file():
+            return [folder]
+        return sorted(p for p in folder.iterdir() if (p / "answers.csv").is_file()) if folder.is_dir() else []
+    except OSError:  # unreadable: the caller reports "no crowds here"
+        return []
 
 
 def timed_accuracy(aggregator, answers: pd.DataFrame, truth: pd.Series) -> tuple[float, float, str]:
