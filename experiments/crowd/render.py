@@ -113,8 +113,10 @@ def real_figure(real):
         ax.set_xticks(range(len(names)), names, rotation=45, fontsize=8)
         ax.set_title(f"{c['crowd']} ({c['n_tasks']} tasks)", fontsize=9)
         ax.set_ylabel("accuracy on gold tasks (%)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique = {}  # the legend entries of every panel (published lines exist only on some crowds)
+    for ax in axes[0]:
+        handles, labels = ax.get_legend_handles_labels()
+        unique.update((label, handle) for label, handle in zip(labels, handles) if label not in unique)
     fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
     return fig
