@@ -73,7 +73,7 @@ def one_crowd(config, variant: str, ratio: float, seed: int) -> list[dict]:
     return rows
 
 
-def summarise(rows: list[dict], config) -> dict:
+def summarise(rows: list[dict]) -> dict:
     """Type recovery and accuracy per grid point (mean ± std over seeds), and the paired gaps
     partition − plain and oracle − plain per (variant, ratio, aggregator), with 95% t-intervals."""
     types = [r for r in rows if r["mode"] == "types"]
@@ -104,7 +104,7 @@ def run_simulated(config) -> tuple[list, dict]:
         for ratio in config.sim_worker_ratios:
             for seed in range(int(config.sim_seeds)):
                 rows += one_crowd(config, variant, float(ratio), seed)
-    summary = summarise(rows, config)
+    summary = summarise(rows)
     summary["grid"] = {"variants": list(config.sim_variants), "ratios": list(config.sim_worker_ratios),
                        "n_workers": [n_workers_for(r, config.sim_tasks) for r in config.sim_worker_ratios],
                        "n_tasks": int(config.sim_tasks), "ln_n_tasks": math.log(config.sim_tasks),
