@@ -10,7 +10,7 @@ simulated two-type grid and the digits bridge. All six real crowds of the projec
 
 or any folder of crowds with ``--config.crowd_dir=PATH`` (a folder with answers.csv [+ truth.csv], or a
 folder of such folders). Writes crowd_real.md/.png, crowd_simulated.md/.png, crowd_bridge.md/.png, runs.csv,
-results.json, config.json. Measured (shared 2-core machine at load ≈ 8.5): default 8.7 min wall, 3.6 min CPU,
+results.json, config.json. Measured (shared 2-core machine at load 7.5-8.5): default 7.5-8.7 min wall, 3.6 min CPU,
 most of it compiling the aggregators for each new crowd size; the all-six real part alone 10 min wall.
 """
 from ml_collections import config_dict
