@@ -14,7 +14,7 @@ from kd_theory.crowd import (GLAD, DawidSkene, LabelMatrix, MajorityVote, OneCoi
                              TaskTypeAware, TriangularEstimation, Wawa, distinct_skill_skills, easy_hard_skills,
                              expected_accuracy_random_ties,
                              load_answers_csv, load_bundled, load_crowd, load_truth_csv, partition_tasks,
-                             simulate_crowd, simulate_two_type_crowd, type_recovery)
+                             simulate_answers, simulate_crowd, simulate_two_type_crowd, type_recovery)
 from kd_theory.crowd.agreement import log_odds_weights, weighted_vote_scores
 from kd_theory.crowd.simulate import one_coin_confusion_matrices
 from kd_theory.crowd.spectral import rank_one_completion
@@ -269,6 +269,33 @@ def test_simulator_draws_answers_with_the_given_accuracies():
         expected = crowd.skills[g][m.workers[answers]].mean()
         assert abs(right[answers].mean() - expected) < 0.02
     assert crowd.skills[0].min() >= 0.75 and crowd.skills[1].max() <= 0.65
+
+
+def test_simulate_answers_keeps_the_given_types_and_truth():
+    # types and labels read off a data set: task t of type t % 2, label (t // 2) % 2; worker w is right w.p.
+    # 0.9 on type 0 and 0.6 on type 1
+    types, truth = np.arange(3000) % 2, (np.arange(3000) // 2) % 2
+    skills = np.array([[0.9] * 8, [0.6] * 8])
+    crowd = simulate_answers(jax.random.PRNGKey(2), one_coin_confusion_matrices(skills, 2), types, truth, 4, skills)
+    m = crowd.matrix
+    np.testing.assert_array_equal(crowd.types, types)
+    np.testing.assert_array_equal(crowd.truth, truth)
+    assert m.n_answers == 4 * 3000 and (np.bincount(m.tasks) == 4).all()
+    right = m.labels == truth[m.tasks]
+    for g, p in ((0, 0.9), (1, 0.6)):
+        share = right[types[m.tasks] == g].mean()
+        assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / 6000)  # 6,000 answers per type: 4 standard errors
+    with pytest.raises(ValueError, match="types must be in 0..1"):
+        simulate_answers(jax.random.PRNGKey(2), one_coin_confusion_matrices(skills, 2), types + 1, truth, 4)
+    with pytest.raises(ValueError, match="same length|one length"):
+        simulate_answers(jax.random.PRNGKey(2), one_coin_confusion_matrices(skills, 2), types[:5], truth, 4)
+
+
+def test_aggregators_by_name():
+    from kd_theory.crowd.evaluation import AGGREGATORS, make_aggregator
+    assert all(type(make_aggregator(name)) is cls for name, cls in AGGREGATORS.items())
+    with pytest.raises(ValueError, match="unknown aggregator 'KOS'"):
+        make_aggregator("KOS")
 
 
 def test_implicit_pair_operators_equal_the_explicit_feature_matrix():

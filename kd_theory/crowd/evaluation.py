@@ -35,12 +35,22 @@ PUBLISHED = {
 }
 
 
+# The aggregators by the names tables use (constructors with their defaults); TE and SML are binary methods.
+AGGREGATORS = {"MV": MajorityVote, "Wawa": Wawa, "DS": DawidSkene, "OneCoinDS": OneCoinDawidSkene, "GLAD": GLAD,
+               "TE": TriangularEstimation, "SML": SpectralMetaLearner}
+BINARY_ONLY = ("TE", "SML")
+
+
+def make_aggregator(name: str):
+    """A fresh aggregator with its default settings, by its name in :data:`AGGREGATORS`."""
+    if name not in AGGREGATORS:
+        raise ValueError(f"unknown aggregator {name!r}; known: {', '.join(AGGREGATORS)}")
+    return AGGREGATORS[name]()
+
+
 def aggregators(binary: bool) -> dict:
     """The aggregators compared, by name (binary-only ones only when ``binary``)."""
-    named = {"MV": MajorityVote(), "Wawa": Wawa(), "DS": DawidSkene(), "OneCoinDS": OneCoinDawidSkene(),
-             "GLAD": GLAD()}
-    if binary:
-        named.update(TE=TriangularEstimation(), SML=SpectralMetaLearner())
+    named = {name: make_aggregator(name) for name in AGGREGATORS if binary or name not in BINARY_ONLY}
     named["types+DS"] = TaskTypeAware(DawidSkene())
     if binary:
         named["types+TE"] = TaskTypeAware(TriangularEstimation())
@@ -52,12 +62,17 @@ def accuracy(labels: pd.Series, truth: pd.Series) -> float:
     return float((labels.loc[truth.index].to_numpy() == truth.to_numpy()).mean())
 
 
-def evaluate_crowd(answers: pd.DataFrame, truth: pd.Series) -> dict:
-    """{aggregator: accuracy on the gold tasks} plus "MV (random ties)" and seconds per aggregator."""
+def mv_random_ties_accuracy(answers: pd.DataFrame, truth: pd.Series) -> float:
+    """Expected accuracy of majority vote on the gold tasks of ``truth`` when ties are broken uniformly
+    at random (the rule of the published MV figures)."""
     shares = MajorityVote().fit_predict_proba(answers)
     labels = list(shares.columns)
-    row = {"MV (random ties)": expected_accuracy_random_ties(shares.loc[truth.index].to_numpy(),
-                                                             truth.map(labels.index).to_numpy())}
+    return expected_accuracy_random_ties(shares.loc[truth.index].to_numpy(), truth.map(labels.index).to_numpy())
+
+
+def evaluate_crowd(answers: pd.DataFrame, truth: pd.Series) -> dict:
+    """{aggregator: accuracy on the gold tasks} plus "MV (random ties)" and seconds per aggregator."""
+    row = {"MV (random ties)": mv_random_ties_accuracy(answers, truth)}
     seconds = {}
     for name, aggregator in aggregators(binary=answers["label"].nunique() == 2).items():
         start = time.perf_counter()

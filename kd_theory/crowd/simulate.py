@@ -78,7 +78,7 @@ def simulate_crowd(key, confusions, n_tasks: int, answers_per_task: int, type_pr
                    skills=None) -> SimulatedCrowd:
     """Answers of workers with confusions[g, w, k, c] on tasks of types g ~ type_probs, labels z ~ class_prior."""
     confusions = jnp.asarray(confusions)
-    n_types, n_workers, n_classes, _ = confusions.shape
+    n_types, _, n_classes, _ = confusions.shape
     type_probs = jnp.asarray(type_probs, jnp.float32)
     if type_probs.shape != (n_types,):
         raise ValueError(f"type_probs must have one entry per type ({n_types}), got shape {type_probs.shape}")
@@ -86,6 +86,34 @@ def simulate_crowd(key, confusions, n_tasks: int, answers_per_task: int, type_pr
     type_key, label_key, worker_key, answer_key = jax.random.split(key, 4)
     types = jax.random.categorical(type_key, jnp.log(type_probs), shape=(n_tasks,))
     truth = jax.random.categorical(label_key, jnp.log(class_prior), shape=(n_tasks,))
+    return draw_answers(worker_key, answer_key, confusions, types, truth, answers_per_task, skills)
+
+
+def simulate_answers(key, confusions, types, truth, answers_per_task: int, skills=None) -> SimulatedCrowd:
+    """Answers to tasks whose types g_t and true label indices z_t are given (e.g. read off a data set):
+    each task is answered by ``answers_per_task`` distinct uniformly drawn workers, worker w answering
+    k with probability confusions[g_t, w, k, z_t]."""
+    confusions = jnp.asarray(confusions)
+    n_types, n_workers, n_classes, _ = confusions.shape
+    types, truth = np.asarray(types), np.asarray(truth)
+    if types.ndim != 1 or types.shape != truth.shape:
+        raise ValueError(f"types and truth must be 1-d arrays of one length, got shapes {types.shape} and "
+                         f"{truth.shape}")
+    if types.size and (types.min() < 0 or types.max() >= n_types):
+        raise ValueError(f"types must be in 0..{n_types - 1} (one per confusion set), got {np.unique(types)[:10]}")
+    if truth.size and (truth.min() < 0 or truth.max() >= n_classes):
+        raise ValueError(f"truth must hold label indices 0..{n_classes - 1}, got {np.unique(truth)[:10]}")
+    worker_key, answer_key = jax.random.split(key)
+    return draw_answers(worker_key, answer_key, confusions, types, truth, answers_per_task, skills)
+
+
+def draw_answers(worker_key, answer_key, confusions, types, truth, answers_per_task: int,
+                 skills=None) -> SimulatedCrowd:
+    """The crowd of :func:`simulate_answers` from its two keys (who answers; what they answer)."""
+    confusions = jnp.asarray(confusions)
+    n_types, n_workers, n_classes, _ = confusions.shape
+    types, truth = np.asarray(types), np.asarray(truth)
+    n_tasks = int(types.size)
     workers = random_worker_subsets(worker_key, n_tasks, n_workers, answers_per_task)
     answer_probs = confusions[types[:, None], workers, :, truth[:, None]]  # (n_tasks, m, K): P(k | z, type)
     labels = jax.random.categorical(answer_key, jnp.log(answer_probs), axis=-1)
@@ -93,18 +121,39 @@ def simulate_crowd(key, confusions, n_tasks: int, answers_per_task: int, type_pr
     matrix = LabelMatrix.from_arrays(np.asarray(tasks), np.asarray(workers).ravel(), np.asarray(labels).ravel(),
                                      n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes)
     skills = np.full((n_types, n_workers), np.nan) if skills is None else np.asarray(skills)
-    return SimulatedCrowd(matrix, np.asarray(truth), np.asarray(types), skills)
+    return SimulatedCrowd(matrix, truth.astype(np.int64), types.astype(np.int64), skills)
+
+
+def exact_share_types(key, n_tasks: int, beta: float) -> np.ndarray:
+    """Types with exactly round(β·n_tasks) tasks of type 0, in a uniformly random order (the share of type 0 is
+    fixed instead of Binomial: per-type crowds then have the same size in every draw)."""
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    n_first = int(round(beta * n_tasks))
+    return np.asarray(jax.random.permutation(key, np.r_[np.zeros(n_first, np.int64), np.ones(n_tasks - n_first,
+                                                                                             np.int64)]))
+
+
+VARIANTS = ("easy_hard", "distinct_skills")
+
+
+def two_type_skills(key, n_workers: int, variant: str) -> jax.Array:
+    """(2, n_workers) one-coin accuracies of the two-type model: ``variant`` "easy_hard" (v1,
+    :func:`easy_hard_skills`) or "distinct_skills" (v2, :func:`distinct_skill_skills`)."""
+    makers = {"easy_hard": easy_hard_skills, "distinct_skills": distinct_skill_skills}
+    if variant not in makers:
+        raise ValueError(f"variant must be one of {sorted(makers)}, got {variant!r}")
+    return makers[variant](key, n_workers)
 
 
 def simulate_two_type_crowd(key, n_tasks: int, n_workers: int, answers_per_task: int, beta: float = 0.5,
                             variant: str = "easy_hard", n_classes: int = 2) -> SimulatedCrowd:
     """The two-type model with one-coin workers: ``variant`` "easy_hard" (v1) or "distinct_skills" (v2)."""
-    makers = {"easy_hard": easy_hard_skills, "distinct_skills": distinct_skill_skills}
-    if variant not in makers:
-        raise ValueError(f"variant must be one of {sorted(makers)}, got {variant!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     if not 0 <= beta <= 1:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
     skill_key, crowd_key = jax.random.split(key)
-    skills = makers[variant](skill_key, n_workers)
+    skills = two_type_skills(skill_key, n_workers, variant)
     return simulate_crowd(crowd_key, one_coin_confusion_matrices(skills, n_classes), n_tasks, answers_per_task,
                           jnp.array([beta, 1.0 - beta]), skills=skills)
