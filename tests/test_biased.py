@@ -411,8 +411,8 @@ def test_sbt_network_teacher_is_skillful_but_bad():
     ds = data.digits_task("full", num_classes=10)
     X, y = ds.X_train[:400], ds.y_train[:400]
     key, k = jax.random.PRNGKey(3), 3
-    common = dict(num_classes=10, k=k, width=64, steps=300, learning_rate=0.01)
-    bad = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(1.0, 1.0, 1.0),
+    common = dict(num_classes=10, k=k, width=128, steps=1000, learning_rate=0.01)
+    bad = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(2.0, 2.0, 4.0),
                                                                            **common), X)))
     good = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(0.0, 0.0, 0.0),
                                                                             **common), X)))
@@ -421,7 +421,7 @@ def test_sbt_network_teacher_is_skillful_but_bad():
     assert 1 - biased.indicators(good, y, k=1)[0] > 0.95
     pushed = np.asarray(biased.random_wrong_labels(jax.random.split(key)[1], jnp.asarray(y), 10, k - 1))
     intended = pushed | np.eye(10, dtype=bool)[y]
-    assert np.mean(np.all(biased.top_k_mask(bad, k) == intended, axis=1)) > 0.9
+    assert np.mean(np.all(biased.top_k_mask(bad, k) == intended, axis=1)) > 0.95
 
 
 def test_sbt_teacher_refuses_bad_arguments():

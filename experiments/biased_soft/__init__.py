@@ -240,7 +240,8 @@ def run(config, out):
                              executor=common.executor_from_config(config, out.path), progress=config.progress)
     rows = result.rows
     results = protocol.analyse(rows, info, config)
-    timings = {"labels_s": t_labels, "sweep": result.timings, "total_s": time.perf_counter() - t0}
+    timings = {"labels_s": t_labels, "sweep": result.timings, "resumed_runs": result.n_resumed_runs,
+               "total_s": time.perf_counter() - t0}
     results.update({"experiment": "biased_soft", "timings": timings, "data": dict(ds.info),
                     "n_train": int(len(ds.y_train)), "n_val": int(len(ds.y_val)), "n_test": int(len(ds.y_test)),
                     "n_runs": len({(r["label_set"], r["lr"], r["seed"]) for r in rows}),
