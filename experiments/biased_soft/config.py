@@ -12,7 +12,12 @@ learn from each set with the cross-entropy against the soft label vector. (lr, s
 set on the validation accuracy of seeds 0..select_seeds−1; the test accuracy of the next
 report_seeds seeds is reported, with the paired gap to the true-label student. Writes
 biased_soft.md, biased_soft.png (student accuracy vs Δ̂ + γ̂), delta_gamma.png (the (Δ, γ) plane),
-runs.csv, results.json, config.json. About 5 minutes on 2 shared CPU cores (see README).
+runs.csv, results.json, config.json. 23 sets × 2 lr × 7 seeds = 322 students in one engine chunk:
+measured 8.5 min wall (4.1 min of CPU) on 2 CPU cores shared with other jobs (load average ≈ 8).
+
+Expected (measured, README): accuracy falls steadily with Δ̂ + γ̂ at each set's own k (Spearman ≈ −0.9);
+at this sample size (1,149 training images) only label smoothing and a saturated teacher stay within
+5 points of the true-label student (≈ 96%); the SBT teacher with top-1 ≈ 11% teaches ≈ 79%.
 """
 from ml_collections import config_dict
 
@@ -28,8 +33,8 @@ def get_config():
     c.report_seeds = 5            # the next report_seeds seeds (fresh inits) give the reported test accuracy
     # students: two-layer ReLU, symmetric init, hidden layer trained by full-batch GD (no projection)
     c.student_width = 32
-    c.lr = (2.0, 16.0)            # chosen per soft-label set on validation accuracy
-    c.steps = (100, 300, 1000)    # checkpoints of one trajectory, chosen likewise
+    c.lr = (2.0, 32.0)            # chosen per soft-label set on validation accuracy
+    c.steps = (30, 100, 300, 1000)  # checkpoints of one trajectory (nearly free), chosen likewise
     # indicators: Δ̂, γ̂ at k (k = 1: 1 − Δ̂ is the top-1 accuracy) and at k_paper (the SBT's k;
     # partial labels use their candidate size); each set is also judged at its own k (see README)
     c.k = 1
