@@ -222,3 +222,22 @@ def test_bad_config_is_refused_naming_the_key(key, value, message):
 def test_default_config_validates():
     biased_soft.validate(biased_config.get_config())
     biased_soft.validate(copy.deepcopy(tiny_config()))
+
+
+ODD_VALUES = (None, "x", -1, 0, 1.5, float("nan"), True, (), (0,), ((1,),), ("a", 2), [[]])
+
+
+@pytest.mark.parametrize("key", sorted(biased_config.get_config().keys()))
+def test_any_value_is_accepted_or_refused_with_a_value_error(key):
+    """Whatever a key is set to, validate either accepts it or raises a ValueError naming the key (values of
+    the wrong type that ml_collections itself refuses, as the command line would, are skipped)."""
+    for value in ODD_VALUES:
+        config = biased_config.get_config()
+        try:
+            config[key] = value
+        except TypeError:
+            continue
+        try:
+            biased_soft.validate(config)
+        except ValueError as err:
+            assert f"--config.{key}=" in str(err), (key, value, str(err))

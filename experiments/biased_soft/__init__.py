@@ -52,8 +52,14 @@ def _as_tuple(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
+def _check_numbers(config, key: str):
+    """Every entry of ``config[key]`` is a finite number (checked before common's checks, which hash them)."""
+    common.check(all(_is_number(v) for v in _as_tuple(config[key])), key, config[key], "a tuple of finite numbers")
+
+
 def _check_rates(config, key: str, high_open: bool = False):
     """A tuple of distinct rates in [0, 1] (or [0, 1) when ``high_open``)."""
+    _check_numbers(config, key)
     common.check_positive_floats(config, key, allow_zero=True)
     for v in _as_tuple(config[key]):
         common.check(v < 1 if high_open else v <= 1, key, config[key],
@@ -71,6 +77,8 @@ def validate(config):
     common.check(config.report_seeds >= 2, "report_seeds", config.report_seeds,
                  "at least 2 (a std and a paired interval need two seeds)")
     common.check_positive_ints(config, "student_width", even=True)
+    for key in ("lr", "steps", "noise_sigmas", "temperatures", "early_steps"):
+        _check_numbers(config, key)
     common.check_positive_floats(config, "lr")
     common.check_positive_ints(config, "steps")
     for key in ("k", "k_paper", "sbt_k"):
@@ -114,6 +122,7 @@ def validate(config):
     common.check(_is_number(config.memory_budget_gb) and config.memory_budget_gb >= 0, "memory_budget_gb",
                  config.memory_budget_gb, "0 (automatic) or a positive number of GiB")
     common.check(isinstance(config.progress, bool), "progress", config.progress, "True or False")
+    common.check(isinstance(config.executor, str), "executor", config.executor, "a name, e.g. 'local'")
     common.check_executor(config)
 
 
