@@ -405,7 +405,8 @@ def sbt_terms(logits, labels, key, k: int) -> SBTTerms:
     return SBTTerms(cross_entropy, penalty, compensation, push)
 
 
-def _check_sbt_args(logits, labels, k, alphas):
+def check_sbt_args(logits, labels, k, alphas):
+    """(k, alphas) after checking logits (n, C ≥ 2), labels (n,), k ∈ 1..C − 1 and three α ≥ 0."""
     if logits.ndim != 2 or logits.shape[1] < 2:
         raise ValueError(f"logits must have shape (n, classes) with classes ≥ 2, got {logits.shape}")
     if labels.shape != logits.shape[:1]:
@@ -431,7 +432,7 @@ def sbt_loss(logits, labels, key, *, k: int, alphas) -> jax.Array:
     label values are not (they may be traced).
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
-    k, (a1, a2, a3) = _check_sbt_args(logits, labels, k, alphas)
+    k, (a1, a2, a3) = check_sbt_args(logits, labels, k, alphas)
     t = sbt_terms(logits, labels, key, k)
     return jnp.mean(t.cross_entropy + a1 * t.correct_top1_penalty + a2 * t.dropout_compensation
                     + a3 * t.wrong_label_push)

@@ -4,6 +4,8 @@
   probabilities σ(f/T) or softmax(f/T) are the soft labels of the experiments, temperature T > 0.
 * The kernel-limit teacher of the theory (:func:`kd_theory.margin.kernel_teacher_logits`):
   z_i = E_z[φ_{x_i}(z)ᵀ v*(z)], p_i = σ(z_i), no temperature.
+* A skillful-but-bad teacher (:func:`train_sbt_teacher`, Yuan et al. 2023): the wide C-output
+  network trained on the SBT loss, so that its top-1 is mostly wrong but the true label stays in its top-k.
 
 :data:`TEACHERS` maps a kind to the function that gives its logits or parameters.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from kd_theory import losses, nets, train
+from kd_theory import biased, losses, nets, train
 
 
 def train_network_teacher(key, X, y, *, width: int = 512, steps: int = 2000, learning_rate: float = 0.01,
@@ -25,15 +27,50 @@ def train_network_teacher(key, X, y, *, width: int = 512, steps: int = 2000, lea
     is what Table 1 needs). Returns the teacher's params.
     """
     objective = losses.objective_for(num_classes)
-    init_key, train_key = jax.random.split(key)
-    outputs = None if num_classes == 2 else num_classes
-    params = nets.symmetric_init(init_key, width, X.shape[1], num_outputs=outputs)
     target = objective.hard_target(jnp.asarray(y), num_classes)
+    return _train_wide_network(key, X, target, objective.loss, width=width, steps=steps,
+                               learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
+                               train_output_layer=train_output_layer,
+                               num_outputs=None if num_classes == 2 else num_classes)
+
+
+def _train_wide_network(key, X, target, loss_fn, *, width, steps, learning_rate, optimizer, batch_size,
+                        train_output_layer, num_outputs):
+    """Symmetric init (first half of ``key``) then optax training on mean_i loss_fn(f_i, target_i)
+    (minibatches drawn with the second half). The one trainer of every teacher here."""
+    init_key, train_key = jax.random.split(key)
+    params = nets.symmetric_init(init_key, width, X.shape[1], num_outputs=num_outputs)
     params, _ = train.train_with_optax(params, jnp.asarray(X), target,
                                        train.make_optimizer(optimizer, learning_rate), steps=steps,
                                        key=train_key, batch_size=batch_size,
-                                       train_output_layer=train_output_layer, loss_fn=objective.loss)
+                                       train_output_layer=train_output_layer, loss_fn=loss_fn)
     return params
+
+
+def train_sbt_teacher(key, X, y, *, num_classes: int, k: int, alphas, width: int = 512, steps: int = 1000,
+                      learning_rate: float = 0.01, optimizer: str = "adam"):
+    """A skillful-but-bad teacher (Yuan et al. 2023; papers.md §2): the wide C-output network of
+    :func:`train_network_teacher`, both layers trained full batch on the SBT loss of
+    :func:`kd_theory.biased.sbt_loss`,
+
+        L(W) = mean_i [ CE_i + α1·P1_i + α2·P2_i + α3·P3_i ],
+
+    (P1 penalises a correct top-1, P2 compensates when y_i leaves the top-k, P3 pushes k − 1 wrong
+    labels R_i up). With ``key, label_key = jax.random.split(key)``, R = ``biased.random_wrong_labels(
+    label_key, y, C, k − 1)`` is drawn once and is the same at every step (full batch), so the
+    intended teacher has top_k(f(x_i)) = {y_i} ∪ R_i: low top-1 accuracy, Δ_k ≈ 0, γ_k ≈ (k−1)/(C−1).
+    Returns the teacher's params; its logits are ``nets.apply(params, X)``.
+    """
+    y = jnp.asarray(y)
+    k, alphas = biased.check_sbt_args(jnp.zeros((y.shape[0], num_classes)), y, k, alphas)
+    key, label_key = jax.random.split(key)
+
+    def loss_fn(f, labels):  # a scalar; train_with_optax's mean over it changes nothing
+        return biased.sbt_loss(f, labels, label_key, k=k, alphas=alphas)
+
+    return _train_wide_network(key, X, y, loss_fn, width=width, steps=steps, learning_rate=learning_rate,
+                               optimizer=optimizer, batch_size=None, train_output_layer=True,
+                               num_outputs=num_classes)
 
 
 def kernel_teacher_logits(*args, **kwargs):

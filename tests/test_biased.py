@@ -402,3 +402,32 @@ def test_sbt_loss_bad_arguments(args, match):
     kw = {**good, **args}
     with pytest.raises(ValueError, match=match):
         biased.sbt_loss(kw["logits"], kw["labels"], jax.random.PRNGKey(0), k=kw["k"], alphas=kw["alphas"])
+
+
+def test_sbt_network_teacher_is_skillful_but_bad():
+    """A wide network trained on the SBT loss: top-1 mostly wrong, the true label kept in the top-k,
+    and the top-k = {y} ∪ R as intended; the same network on cross-entropy alone (α = 0) is skillful."""
+    from kd_theory import data, nets, teachers
+    ds = data.digits_task("full", num_classes=10)
+    X, y = ds.X_train[:400], ds.y_train[:400]
+    key, k = jax.random.PRNGKey(3), 3
+    common = dict(num_classes=10, k=k, width=128, steps=1000, learning_rate=0.01)
+    bad = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(2.0, 2.0, 4.0),
+                                                                           **common), X)))
+    good = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(0.0, 0.0, 0.0),
+                                                                            **common), X)))
+    assert 1 - biased.indicators(bad, y, k=1)[0] < 0.3
+    assert biased.indicators(bad, y, k=k)[0] < 0.05
+    assert 1 - biased.indicators(good, y, k=1)[0] > 0.95
+    pushed = np.asarray(biased.random_wrong_labels(jax.random.split(key)[1], jnp.asarray(y), 10, k - 1))
+    intended = pushed | np.eye(10, dtype=bool)[y]
+    assert np.mean(np.all(biased.top_k_mask(bad, k) == intended, axis=1)) > 0.95
+
+
+def test_sbt_teacher_refuses_bad_arguments():
+    from kd_theory import teachers
+    X, y = np.zeros((4, 3), np.float32), np.zeros(4, int)
+    with pytest.raises(ValueError, match="k=5 is outside 1..4"):
+        teachers.train_sbt_teacher(jax.random.PRNGKey(0), X, y, num_classes=5, k=5, alphas=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="alphas="):
+        teachers.train_sbt_teacher(jax.random.PRNGKey(0), X, y, num_classes=5, k=2, alphas=(1.0, 1.0))
