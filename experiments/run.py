@@ -150,4 +150,6 @@ def console_main(argv=None):
 
 
 if __name__ == "__main__":
-    console_main()
+    # Run the imported module, not __main__: its LaunchError is the class the experiments (the report) raise.
+    from experiments import run
+    run.console_main()

@@ -20,17 +20,17 @@ pytestmark = pytest.mark.slow
 
 # Tiny configs (seconds each) of every experiment with a section.py: --config.NAME.KEY=VALUE of the report.
 TINY = {
-    "table1": ["select_seeds=1", "report_seeds=2", "student_widths=(4,)", "steps=(20,)", "teacher_width=16",
-               "teacher_steps=50", "lr=(8.0,)", "B=(0.0,4.0)", "temperature=(4.0,)", "progress=False"],
-    "margin": ["digits_variants=()", "xor_dims=(3,4)", "xor_num_gates=256", "gate_seeds=2", "fresh_gates=1024",
-               "vstar_fresh_gates=0", "svm=False", "max_iters=500"],
-    "scaling": ["xor_dims=(4,)", "separable_margins=(0.3,)", "digits_variants=()", "widths=(2,4,8)", "seeds=3",
-                "bootstrap=20", "margin_gates=128", "margin_max_iters=300", "teacher_width=16", "teacher_steps=20",
-                "equal_steps=30", "theorem_max_steps=20", "kernel_scales=(1.0,)", "headline_scale=1.0",
-                "epsilons=(0.2,0.1)", "separable_n=64", "accuracy.enabled=False", "progress=False"],
+    "table1": ["select_seeds=1", "report_seeds=2", "student_widths=(4,)", "steps=(10,)", "teacher_width=8",
+               "teacher_steps=10", "lr=(8.0,)", "B=(0.0,4.0)", "temperature=(4.0,)", "progress=False"],
+    "margin": ["digits_variants=()", "xor_dims=(3,4)", "xor_num_gates=128", "gate_seeds=2", "fresh_gates=512",
+               "vstar_fresh_gates=0", "svm=False", "max_iters=200", "tol=0.05"],
+    "scaling": ["xor_dims=(4,)", "separable_margins=(0.3,)", "digits_variants=()", "widths=(2,4)", "seeds=2",
+                "bootstrap=10", "margin_gates=64", "margin_max_iters=100", "teacher_width=8", "teacher_steps=10",
+                "equal_steps=10", "theorem_max_steps=10", "kernel_scales=(1.0,)", "headline_scale=1.0",
+                "epsilons=(0.2,0.1)", "separable_n=32", "accuracy.enabled=False", "progress=False"],
     "deep_noise": ["noise_vars=(0.01,0.2)", "select_seeds=1", "report_seeds=2", "temperatures=(4.0,)",
-                   "max_examples=120", "max_epochs=2", "patience=1", "teacher_channels=(2,2,2,2,2,2,2,2)",
-                   "teacher_dense=(4,4)", "student_channels=(2,2)", "student_dense=(4,4)"],
+                   "max_examples=120", "max_epochs=1", "patience=1", "teacher_channels=(2,2,2,2,2,2,2,2)",
+                   "teacher_dense=(4,4)", "student_channels=(2,2)", "student_dense=(4,4)", "runs_per_vmap=0"],
 }
 MNIST = os.path.join(REPO, "docs", "results", "table1-mnist")
 # The paper's Table 1 (MNIST): every number must appear beside ours in the MNIST section
@@ -156,7 +156,8 @@ def test_rebuild_runs_nothing_and_gives_the_same_report(report, tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[report] running" not in done.stderr
-    strip = lambda text: re.sub(r"Built [^.]+ from", "Built from", text).replace(str(copy), str(root))
+    strip = lambda text: (re.sub(r"Built [^.]+ from", "Built from", text).replace(str(copy), str(root))
+                          .replace("(run by this report)", "(reused (results.json was already there))"))
     assert strip((copy / "report.md").read_text()) == strip((root / "report.md").read_text())
     shutil.rmtree(copy / "margin")
     done = subprocess.run([PYTHON, "-m", "experiments.run", "--experiment=report", f"--out={copy}", *argv[1:]],
