@@ -86,6 +86,24 @@ def parse_config(name: str, argv: list, flag_values=None):
     return flag_values.config
 
 
+def validate_config(name: str, config):
+    """``experiments.NAME.validate(config)`` with its refusal as a LaunchError; returns the module.
+
+    A validate that trips over a value of a type it did not expect (a TypeError, OverflowError, … instead
+    of its ValueError) is a hole in that validate; the command line still says what is wrong instead of
+    printing a traceback."""
+    module = importlib.import_module(f"experiments.{name}")
+    try:
+        module.validate(config)
+    except ValueError as exc:
+        raise LaunchError(f"invalid config for --experiment={name}: {exc}") from None
+    except (TypeError, OverflowError, KeyError, AttributeError, IndexError) as exc:
+        raise LaunchError(f"invalid config for --experiment={name}: a --config value has a type or size its "
+                          f"checks do not expect ({type(exc).__name__}: {exc}); the keys and their defaults are "
+                          f"in experiments/{name}/config.py") from None
+    return module
+
+
 def run_experiment(name: str, config, out_path: str, argv=None):
     """The one path from a config to a results folder, for the launcher and the report: validate (nothing
     is written before the config validates), run into ``out_path``, then write ``config.json`` (the
@@ -93,11 +111,7 @@ def run_experiment(name: str, config, out_path: str, argv=None):
     from kd_theory.results import OutputDir, environment_info
     if name not in EXPERIMENTS:
         raise LaunchError(f"unknown --experiment={name!r}; valid experiments:\n{_listing()}")
-    module = importlib.import_module(f"experiments.{name}")
-    try:
-        module.validate(config)
-    except ValueError as exc:
-        raise LaunchError(f"invalid config for --experiment={name}: {exc}") from None
+    module = validate_config(name, config)
     try:
         out = OutputDir(out_path)
     except PermissionError as exc:

