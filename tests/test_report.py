@@ -16,8 +16,6 @@ from experiments import sections
 from experiments.report import discovery, markup
 from tests.conftest import PYTHON, REPO
 
-pytestmark = pytest.mark.slow
-
 # Tiny configs (seconds each) of every experiment with a section.py: --config.NAME.KEY=VALUE of the report.
 TINY = {
     "table1": ["select_seeds=1", "report_seeds=2", "student_widths=(4,)", "steps=(10,)", "teacher_width=8",
@@ -73,6 +71,7 @@ def _sections_of(root, summary):
     return out
 
 
+@pytest.mark.slow
 def test_every_experiment_and_the_include_have_a_section_with_its_verdict(report):
     root, summary = report
     folders = [s["folder"] for s in summary["sections"]]
@@ -94,6 +93,7 @@ def test_every_experiment_and_the_include_have_a_section_with_its_verdict(report
     assert len([l for l in table.splitlines() if l.startswith("| [")]) == len(summary["sections"])
 
 
+@pytest.mark.slow
 def test_the_mnist_include_is_its_own_section_with_the_papers_table(report):
     root, summary = report
     entry = summary["sections"][-1]
@@ -111,6 +111,7 @@ def test_the_mnist_include_is_its_own_section_with_the_papers_table(report):
     assert (root / "included" / "table1-mnist" / "table1.png").is_file()
 
 
+@pytest.mark.slow
 def test_papers_numbers_stand_beside_ours(report):
     root, _ = report
     md = (root / "report.md").read_text()
@@ -121,6 +122,7 @@ def test_papers_numbers_stand_beside_ours(report):
     assert "| noisy 2-XOR: log-log slope of γ against d | −1 (γ = Θ(1/d)) |" in md
 
 
+@pytest.mark.slow
 def test_provenance_names_the_config_that_differs_and_the_launcher_command(report):
     root, summary = report
     md = (root / "report.md").read_text()
@@ -131,6 +133,7 @@ def test_provenance_names_the_config_that_differs_and_the_launcher_command(repor
     assert "`xor_dims=[3, 4]`" in md
 
 
+@pytest.mark.slow
 def test_report_html_is_self_contained(report):
     root, summary = report
     page = (root / "report.html").read_text()
@@ -146,6 +149,7 @@ def test_report_html_is_self_contained(report):
     assert page.count("<table>") == n_tables
 
 
+@pytest.mark.slow
 def test_rebuild_runs_nothing_and_gives_the_same_report(report, tmp_path):
     root, summary = report
     copy = tmp_path / "copy"
@@ -166,6 +170,7 @@ def test_rebuild_runs_nothing_and_gives_the_same_report(report, tmp_path):
     assert f"error: --config.rebuild_only=True, but {copy / 'margin'}/results.json is missing" in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--config.include=('/nonexistent/folder',)"], "--config.include='/nonexistent/folder' is not allowed"),
     (["--config.experiments=('tabel1',)"], "--config.experiments=('tabel1',) is not allowed"),
@@ -233,6 +238,7 @@ def _browser(*args, timeout=180):
     return subprocess.run([chromium(), *flags, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (Debian: apt-get install -y chromium; "
                                                  ".ci/run installs it where apt-get is available)")
 def test_report_renders_in_a_headless_browser(report, tmp_path):
@@ -254,3 +260,81 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     from matplotlib import image
     pixels = image.imread(str(shot))
     assert pixels.shape[:2] == (2400, 1280) and pixels.std() > 0.05  # not a blank page
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts: each section's rule on hand-made numbers
+# ---------------------------------------------------------------------------------------------
+
+def _gap(dataset, width, mean, low, high, view="own_best"):
+    return {"view": view, "dataset": dataset, "width": width, "gap_mean": mean, "gap_low": low, "gap_high": high,
+            "significant": low > 0 or high < 0}
+
+
+@pytest.mark.parametrize("gaps, expected", [
+    ([_gap("full", 4, 0.05, 0.01, 0.09), _gap("reduced", 4, -0.01, -0.02, 0.0)], "reproduced"),
+    ([_gap("full", 4, 0.05, -0.01, 0.11)], "partly reproduced"),                         # > 0, interval spans 0
+    ([_gap("full", 4, -0.01, -0.03, 0.01), _gap("full", 6, 0.02, 0.01, 0.03)], "partly reproduced"),
+    ([_gap("full", 4, -0.01, -0.03, 0.01), _gap("full", 4, 0.2, 0.1, 0.3, view="unconstrained")], "not reproduced"),
+    ([_gap("reduced", 4, 0.05, 0.01, 0.09)], "partly reproduced"),                        # above 0, elsewhere
+    ([_gap("full", 4, -0.05, -0.09, -0.01)], "not reproduced"),
+])
+def test_table1_verdict_reads_the_smallest_width_on_full(gaps, expected):
+    from experiments.table1 import section
+    results = {"grid": {"datasets": ["full", "reduced"], "widths": [8, 4, 6]}, "gaps": gaps}
+    assert section.headline_cell(results) == ("full", 4)
+    assert section.verdict(results)[0] == expected
+
+
+@pytest.mark.parametrize("lowers, expected", [
+    ({3: 0.16, 4: 0.11, 8: 0.04}, "reproduced"),         # γ·d = 0.48, 0.44, 0.32: ≥ 1/50, within 2×
+    ({3: 0.16, 4: 0.11, 8: 0.02}, "partly reproduced"),  # γ·d = 0.16 at d = 8: falls by 3×
+    ({3: 0.005, 4: 0.004}, "partly reproduced"),         # flat but below 1/50
+    ({3: 0.006, 8: 0.0001}, "not reproduced"),
+    ({}, "no published claim"),
+])
+def test_margin_verdict_checks_the_one_over_d_law(lowers, expected):
+    from experiments.margin import section
+    rows = [{"family": "noisy_xor", "d": d, "gamma_K_lower": g} for d, g in lowers.items()]
+    rows.append({"family": "digits", "d": 64, "gamma_K_lower": 1e-6})   # never part of the XOR claim
+    assert section.verdict({"rows": rows, "summary": {}})[0] == expected
+
+
+def _slope(value, low, high, theory, fit=None):
+    return {"value": value, "low": low, "high": high, "theory_exponent": theory,
+            "theory_fit": theory if fit is None else fit}
+
+
+@pytest.mark.parametrize("soft, hard, expected", [
+    ((_slope(2.1, 1.5, 2.6, 2.0), _slope(1.0, 0.8, 1.2, 1.0)),
+     (_slope(3.5, 2.9, 4.4, 4.0), _slope(0.3, 0.1, 0.5, "logarithmic", fit=0.21)), "reproduced"),
+    ((_slope(1.0, 0.4, 1.3, 2.0), _slope(0.5, 0.4, 0.7, 1.0)),
+     (_slope(1.3, 0.8, 1.6, 4.0), _slope(0.6, 0.5, 0.8, "logarithmic", fit=0.21)), "partly reproduced"),
+    ((_slope(1.0, -0.4, 1.3, 2.0), _slope(0.5, 0.4, 0.7, 1.0)),
+     (_slope(1.3, 0.8, 1.6, 4.0), _slope(0.6, 0.5, 0.8, "logarithmic", fit=0.21)), "not reproduced"),
+    ((_slope(float("nan"), float("nan"), float("nan"), 2.0), _slope(0.5, 0.4, 0.7, 1.0)),
+     (_slope(1.3, 0.8, 1.6, 4.0), _slope(0.3, 0.1, 0.5, "logarithmic", fit=0.21)), "partly reproduced"),
+])
+def test_scaling_verdict_compares_intervals_with_the_theorems_exponents(soft, hard, expected):
+    from experiments.scaling import section
+    results = {"headline_regime": "equal", "slopes": {"soft": dict(zip(("inv_gamma", "inv_eps"), soft)),
+                                                      "hard": dict(zip(("inv_gamma", "inv_eps"), hard))}}
+    assert section.verdict(results)[0] == expected
+
+
+def _noise_gap(v, low):
+    return {"noise_var": v, "gap_mean": low + 0.01, "gap_low": low, "gap_high": low + 0.02, "significant": low > 0}
+
+
+@pytest.mark.parametrize("gaps, widening_low, expected", [
+    ([_noise_gap(0.01, -0.01), _noise_gap(0.1, 0.02), _noise_gap(0.2, 0.05)], 0.03, "reproduced"),
+    ([_noise_gap(0.01, -0.01), _noise_gap(0.1, -0.01), _noise_gap(0.2, 0.05)], 0.03, "partly reproduced"),
+    ([_noise_gap(0.01, -0.01), _noise_gap(0.1, 0.02), _noise_gap(0.2, 0.05)], -0.01, "partly reproduced"),
+    ([_noise_gap(0.01, 0.02), _noise_gap(0.1, -0.01), _noise_gap(0.2, -0.01)], -0.01, "not reproduced"),
+])
+def test_deep_noise_verdict_needs_a_high_noise_gap_and_its_widening(gaps, widening_low, expected):
+    from experiments.deep_noise import section
+    results = {"grid": {"noise_vars": [0.01, 0.1, 0.2]}, "gaps": gaps,
+               "gap_widening": {"n": 10, "low": widening_low, "mean": widening_low + 0.01}}
+    assert section.high_noise_levels(results) == [0.1, 0.2]
+    assert section.verdict(results)[0] == expected

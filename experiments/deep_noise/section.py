@@ -73,8 +73,8 @@ def summary(results) -> str:
     hard = {r["noise_var"]: r["test_acc_mean"] for r in results["rows"] if r["model"] == "hard"}
     leads = [100 * (teacher[v] - hard[v]) for v in teacher if v in hard]
     if leads:
-        text += (f"The teacher leads the hard student by {min(leads):+.1f} … {max(leads):+.1f} points (paper: "
-                 "+4 to +11): soft labels can only help where the teacher knows more.")
+        text += (f"The teacher leads the hard student by {min(leads):+.1f} … {max(leads):+.1f} points across the noise "
+                 "levels (paper: +4 to +11).")
     return text
 
 
