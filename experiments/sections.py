@@ -70,13 +70,6 @@ def provenance(results: dict, results_dir: str) -> dict:
             "command": shlex.join(stamp.get("argv", [])) or "unknown"}
 
 
-def markdown_table(header, rows) -> str:
-    """A markdown table: ``header`` (cell strings) first, then one line per row of ``rows``."""
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def tables_in(markdown: str) -> tuple:
     """The markdown tables in ``markdown`` (runs of lines that start with '|'), in order: how a section
     reuses the tables its experiment's render step already writes."""
@@ -89,7 +82,3 @@ def tables_in(markdown: str) -> tuple:
             current = []
     return tuple(tables)
 
-
-def interval_excludes_zero(low: float, high: float) -> bool:
-    """Whether a 95% interval [low, high] lies entirely above or entirely below 0 (NaN: no)."""
-    return (low > 0 and high > 0) or (low < 0 and high < 0)

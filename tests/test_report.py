@@ -196,6 +196,24 @@ def test_an_include_folder_of_an_unknown_experiment_is_refused(tmp_path):
         include_experiment(str(folder))
 
 
+def test_tables_in_finds_each_table_of_a_render_step(tmp_path):
+    text = "# T\n\nintro\n| a | b |\n|---|---|\n| 1 | 2 |\nbetween\n\n| c |\n|---|\n| 3 |"
+    assert sections.tables_in(text) == ("| a | b |\n|---|---|\n| 1 | 2 |", "| c |\n|---|\n| 3 |")
+    assert sections.tables_in("no table") == ()
+
+
+def test_provenance_reads_config_json_else_results(tmp_path):
+    env = {"jax_version": "0.10.2", "backend": "cpu", "device": "cpu", "time_utc": "2026-01-01T00:00:00Z"}
+    results = {"config": {"a": 1}, "environment": env}
+    assert sections.provenance(results, str(tmp_path)) == {"config": {"a": 1}, "jax_version": "0.10.2",
+                                                           "backend": "cpu", "device": "cpu",
+                                                           "date": "2026-01-01T00:00:00Z", "command": "unknown"}
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"a": 2}, "environment": dict(env, backend="gpu"),
+                                                      "argv": ["kd-run", "--config.x=(1, 2)"]}))
+    p = sections.provenance(results, str(tmp_path))
+    assert p["config"] == {"a": 2} and p["backend"] == "gpu" and p["command"] == "kd-run '--config.x=(1, 2)'"
+
+
 def test_markup_escapes_text_and_renders_tables():
     assert markup.inline("a <b> & **c** `d<e` *f*") == "a &lt;b&gt; &amp; <strong>c</strong> <code>d&lt;e</code> <em>f</em>"
     assert markup.inline("2 * 3 * 4") == "2 * 3 * 4"

@@ -9,7 +9,6 @@ import os
 import time
 
 from experiments.report import markup
-from experiments.sections import markdown_table
 
 TITLE = "Reproduction report: soft- vs hard-label training (kd-theory)"
 INTRO = ("Each section is built from one results folder alone (its results.json and the files its render step "
@@ -32,6 +31,18 @@ section { border-top: 2px solid #d0d7de; margin-top: 2em; }
 pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
 figure { margin: 0.5em 0; } figcaption { font-size: 0.85em; color: #57606a; }
 """
+
+
+def markdown_table(header, rows) -> str:
+    """A markdown table: ``header`` (cell strings) first, then one line per row of ``rows``."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def paper_table(section) -> str:
+    """The published numbers beside ours, as a markdown table."""
+    return markdown_table(PAPER_HEADER, [(p.quantity, p.paper, p.ours, p.source) for p in section.paper])
 
 
 def anchor(index: int) -> str:
@@ -66,8 +77,7 @@ def section_markdown(index: int, part) -> str:
     lines = [f'<a id="{anchor(index)}"></a>', f"## {index}. {part.title}", "",
              f"**Verdict: {s.verdict}.** Criterion: {s.criterion}.", "", s.summary, ""]
     if s.paper:
-        lines += ["### The papers' numbers beside ours", "",
-                  markdown_table(PAPER_HEADER, [(p.quantity, p.paper, p.ours, p.source) for p in s.paper]), ""]
+        lines += ["### The papers' numbers beside ours", "", paper_table(s), ""]
     if s.tables:
         lines += ["### Tables", ""] + [line for t in s.tables for line in (t, "")]
     if s.figures:
@@ -111,8 +121,7 @@ def section_html(index: int, part, root: str) -> str:
            f'<p>{badge(s.verdict)} <span class="criterion">Criterion: {markup.inline(s.criterion)}.</span></p>',
            markup.blocks(s.summary)]
     if s.paper:
-        out += ["<h3>The papers' numbers beside ours</h3>",
-                markup.table(markdown_table(PAPER_HEADER, [(p.quantity, p.paper, p.ours, p.source) for p in s.paper]))]
+        out += ["<h3>The papers' numbers beside ours</h3>", markup.table(paper_table(s))]
     if s.tables:
         out += ["<h3>Tables</h3>"] + [markup.table(t) for t in s.tables]
     if s.figures:
