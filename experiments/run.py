@@ -47,66 +47,123 @@ def _peek_experiment(argv):
     return None
 
 
+class LaunchError(Exception):
+    """A bad flag, config or output directory, or a run that failed for a reason the user can fix; its
+    message is what the launcher prints after ``error:`` (exit code 2)."""
+
+
 def _fail(message: str, code: int = 2):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
+def config_path(name: str) -> str:
+    return os.path.join(EXPERIMENTS_DIR, name, "config.py")
+
+
+def _flag_error(name: str, exc: Exception) -> LaunchError:
+    detail = re.sub(r"\\?'", "", str(exc).replace("\\n", " ").replace("\n", " "))
+    return LaunchError(f"bad command-line flag for --experiment={name}: {detail}\n"
+                       f"(the keys and defaults are in experiments/{name}/config.py)")
+
+
+def parse_config(name: str, argv: list, flag_values=None):
+    """The config of experiment ``name`` with the ``--config.KEY=VALUE`` overrides of ``argv`` (argv[0] is
+    the program) applied, parsed by absl on ``flag_values`` (default: a fresh FlagValues, so it can be
+    called any number of times). Raises LaunchError for an unknown key or a badly typed value."""
+    from absl import flags
+    from ml_collections import config_flags
+    flag_values = flags.FlagValues() if flag_values is None else flag_values
+    # An unknown --config.key (ml_collections suggests the closest one) or a badly typed value surfaces
+    # either when the config flag is defined (it reads argv) or when flags parse.
+    try:
+        config_flags.DEFINE_config_file("config", config_path(name),
+                                        f"Experiment config; defaults in experiments/{name}/config.py",
+                                        flag_values=flag_values, lock_config=True, sys_argv=list(argv))
+        flag_values(list(argv))
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, SyntaxError) as exc:
+        raise _flag_error(name, exc) from None
+    return flag_values.config
+
+
+def validate_config(name: str, config):
+    """``experiments.NAME.validate(config)`` with its refusal as a LaunchError; returns the module.
+
+    A validate that trips over a value of a type it did not expect (a TypeError, OverflowError, … instead
+    of its ValueError) is a hole in that validate; the command line still says what is wrong instead of
+    printing a traceback."""
+    module = importlib.import_module(f"experiments.{name}")
+    try:
+        module.validate(config)
+    except ValueError as exc:
+        raise LaunchError(f"invalid config for --experiment={name}: {exc}") from None
+    except (TypeError, OverflowError, KeyError, AttributeError, IndexError) as exc:
+        raise LaunchError(f"invalid config for --experiment={name}: a --config value has a type or size its "
+                          f"checks do not expect ({type(exc).__name__}: {exc}); the keys and their defaults are "
+                          f"in experiments/{name}/config.py") from None
+    return module
+
+
+def run_experiment(name: str, config, out_path: str, argv=None):
+    """The one path from a config to a results folder, for the launcher and the report: validate (nothing
+    is written before the config validates), run into ``out_path``, then write ``config.json`` (the
+    resolved config, the environment, ``argv``). Raises LaunchError with the message to print."""
+    from kd_theory.results import OutputDir, environment_info
+    if name not in EXPERIMENTS:
+        raise LaunchError(f"unknown --experiment={name!r}; valid experiments:\n{_listing()}")
+    module = validate_config(name, config)
+    try:
+        out = OutputDir(out_path)
+    except PermissionError as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        module.run(config, out)
+    except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
+        raise LaunchError(f"--experiment={name}: {exc}") from None
+    out.write_json("config.json", {"experiment": name, "config": config.to_dict(),
+                                   "environment": environment_info(), "argv": list(argv or [])})
+    return out
+
+
+def _listing() -> str:
+    return "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
+
+
 def console_main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     name = _peek_experiment(argv[1:])
-    valid = "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
     if name is None:
         if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-            print(f"usage: kd-run --experiment=NAME --out=DIR [--config.KEY=VALUE ...]\nexperiments:\n{valid}")
+            print(f"usage: kd-run --experiment=NAME --out=DIR [--config.KEY=VALUE ...]\nexperiments:\n{_listing()}")
             return 0
-        _fail(f"--experiment is required; valid experiments:\n{valid}")
+        _fail(f"--experiment is required; valid experiments:\n{_listing()}")
     if name not in EXPERIMENTS:
-        _fail(f"unknown --experiment={name!r}; valid experiments:\n{valid}")
+        _fail(f"unknown --experiment={name!r}; valid experiments:\n{_listing()}")
 
     from absl import app, flags
-    from ml_collections import config_flags
 
     flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
     flags.DEFINE_string("out", None, "Output directory (created if needed).")
 
     def main(_):
-        from kd_theory.results import OutputDir, environment_info
-        FLAGS = flags.FLAGS
-        if not FLAGS.out:
+        if not flags.FLAGS.out:
             _fail("--out=DIR is required (the directory results are written to)")
-        module = importlib.import_module(f"experiments.{name}")
-        config = FLAGS.config
         try:
-            module.validate(config)
-        except ValueError as exc:
-            _fail(f"invalid config for --experiment={name}: {exc}")
-        try:
-            out = OutputDir(FLAGS.out)
-        except PermissionError as exc:
+            run_experiment(name, flags.FLAGS.config, flags.FLAGS.out, argv)
+        except LaunchError as exc:
             _fail(str(exc))
-        try:
-            module.run(config, out)
-        except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
-            _fail(f"--experiment={name}: {exc}")
-        out.write_json("config.json", {"experiment": name, "config": config.to_dict(),
-                                       "environment": environment_info(), "argv": argv})
 
     def parse(args):
-        # An unknown --config.key (ml_collections suggests the closest one) or a badly typed value
-        # surfaces either when the config flag is defined (it reads sys.argv) or when flags parse.
         try:
-            config_flags.DEFINE_config_file("config", os.path.join(EXPERIMENTS_DIR, name, "config.py"),
-                                            f"Experiment config; defaults in experiments/{name}/config.py",
-                                            lock_config=True)
-            return flags.FLAGS(args)
-        except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as exc:
-            detail = re.sub(r"\\?'", "", str(exc).replace("\\n", " ").replace("\n", " "))
-            _fail(f"bad command-line flag for --experiment={name}: {detail}\n"
-                  f"(the keys and defaults are in experiments/{name}/config.py)")
+            parse_config(name, args, flags.FLAGS)
+        except LaunchError as exc:
+            _fail(str(exc))
+        return args[:1]
 
     app.run(main, argv=argv, flags_parser=parse)
 
 
 if __name__ == "__main__":
-    console_main()
+    # Run the imported module, not __main__: its LaunchError is the class the experiments (the report) raise.
+    from experiments import run
+    run.console_main()

@@ -11,6 +11,9 @@ knows nothing about any one experiment.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shlex
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "no published claim")
 
@@ -49,3 +52,33 @@ class Section:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"Section.verdict={self.verdict!r}: allowed {', '.join(VERDICTS)}")
+
+
+def provenance(results: dict, results_dir: str) -> dict:
+    """What produced the results, for the report: the resolved config, jax version, backend, device,
+    date (UTC) and command line, read from ``results_dir/config.json`` (the launcher writes it) or,
+    where that is absent, from the ``config`` / ``environment`` that results.json records."""
+    path = os.path.join(results_dir, "config.json")
+    stamp = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            stamp = json.load(fh)
+    env = stamp.get("environment") or results.get("environment") or {}
+    return {"config": stamp.get("config") or results.get("config") or {},
+            "jax_version": env.get("jax_version", "unknown"), "backend": env.get("backend", "unknown"),
+            "device": env.get("device", "unknown"), "date": env.get("time_utc", "unknown"),
+            "command": shlex.join(stamp.get("argv", [])) or "unknown"}
+
+
+def tables_in(markdown: str) -> tuple:
+    """The markdown tables in ``markdown`` (runs of lines that start with '|'), in order: how a section
+    reuses the tables its experiment's render step already writes."""
+    tables, current = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.lstrip().startswith("|"):
+            current.append(line.strip())
+        elif current:
+            tables.append("\n".join(current))
+            current = []
+    return tuple(tables)
+
