@@ -16,6 +16,8 @@ def check(condition: bool, key: str, value, allowed: str):
 def _values(config, key: str) -> tuple:
     values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
     check(len(values) > 0, key, config[key], "give at least one value")
+    check(all(isinstance(v, (int, float, str, np.generic)) for v in values), key, config[key],
+          "a value or a flat tuple of values")  # (and set() below needs hashable entries)
     check(len(set(values)) == len(values), key, config[key], "each value once (no duplicates)")
     return values
 
@@ -39,7 +41,7 @@ def check_positive_floats(config, key: str, allow_zero: bool = False):
 def check_executor(config):
     """The executor is known and, for submitit ones, installed (checked before any work is done)."""
     from kd_theory import sweep
-    check(config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
+    check(isinstance(config.executor, str) and config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
     if config.executor != "local":
         import importlib.util
         check(importlib.util.find_spec("submitit") is not None, "executor", config.executor,

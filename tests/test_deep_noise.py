@@ -272,6 +272,7 @@ def test_l2_objective_gradient_matches_the_formula_and_finite_differences(x64):
     ("positive_classes", (4, 5), "config.positive_classes"),
     ("negative_classes", (11,), "config.negative_classes"),
     ("max_examples", -2, "config.max_examples"),
+    ("max_examples", 80, "config.max_examples"),
     ("patience", 0, "config.patience"),
     ("l2", -1.0, "config.l2"),
     ("runs_per_vmap", -3, "config.runs_per_vmap"),

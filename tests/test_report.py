@@ -29,6 +29,14 @@ TINY = {
     "deep_noise": ["noise_vars=(0.01,0.2)", "select_seeds=1", "report_seeds=2", "temperatures=(4.0,)",
                    "max_examples=120", "max_epochs=1", "patience=1", "teacher_channels=(2,2,2,2,2,2,2,2)",
                    "teacher_dense=(4,4)", "student_channels=(2,2)", "student_dense=(4,4)", "runs_per_vmap=0"],
+    "biased_soft": ["select_seeds=2", "report_seeds=2", "student_width=8", "lr=(4.0,16.0)", "steps=(20,60)",
+                    "smoothing=(0.5,)", "noise_sigmas=(1.0,)", "partial_false_negative=(0.0,)",
+                    "partial_distractor=(0.2,)", "teacher_width=32", "teacher_steps=60", "temperatures=(4.0,)",
+                    "early_steps=(1,)", "sbt_alphas=((1.0,1.0,1.0),)", "sbt_steps=60", "progress=False"],
+    "crowd": ["real_aggregators=('MV','Wawa')", "sim_tasks=150", "sim_worker_ratios=(1.0,4.0)", "sim_seeds=2",
+              "sim_variants=('distinct_skills',)", "sim_aggregators=('MV','Wawa')", "bridge_workers=6",
+              "bridge_aggregator=Wawa", "select_seeds=2", "report_seeds=2", "student_widths=(4,)",
+              "lr=(8.0,32.0)", "steps=(10,30)"],
 }
 MNIST = os.path.join(REPO, "docs", "results", "table1-mnist")
 # The paper's Table 1 (MNIST): every number must appear beside ours in the MNIST section

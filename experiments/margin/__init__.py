@@ -55,7 +55,7 @@ def validate(config):
         raise ValueError(f"config.digits_variants: unknown {bad}; allowed: {', '.join(data.DIGIT_VARIANTS)}")
     try:
         dims = _ints(config.xor_dims)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ValueError(f"config.xor_dims must be a tuple of integers; got {config.xor_dims!r}") from None
     if any(not 3 <= d <= MAX_XOR_DIM for d in dims):
         raise ValueError(f"config.xor_dims must lie in 3..{MAX_XOR_DIM} (the support has 4·2^(d−2) points); "

@@ -122,7 +122,8 @@ def validate(config):
     common.check_executor(config)
     if config.accuracy.enabled:
         targets = _values(config.accuracy, "targets")
-        common.check(all(0 < t <= 1 for t in targets) and len(targets) > 0, "accuracy.targets",
+        common.check(all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in targets)
+                     and len(targets) > 0, "accuracy.targets",
                      config.accuracy.targets, "shares of the teacher's test accuracy in (0, 1]")
         from experiments import table1
         try:
