@@ -55,8 +55,8 @@ def validate(config):
                      key, config[key], "distinct classes 0..9, e.g. (3,); () takes the preset's")
     common.check(not set(settings["negative_classes"]) & set(settings["positive_classes"]), "positive_classes",
                  config.positive_classes, f"classes not also in negative_classes={settings['negative_classes']}")
-    common.check(_is_int(config.max_examples) and (config.max_examples in (-1, 0) or config.max_examples >= 200),
-                 "max_examples", config.max_examples, "−1 (the preset's), 0 (all) or at least 200 images (smaller "
+    common.check(_is_int(config.max_examples) and (config.max_examples in (-1, 0) or config.max_examples >= 100),
+                 "max_examples", config.max_examples, "−1 (the preset's), 0 (all) or at least 100 images (smaller "
                  "subsets leave a class out of a 10% validation or test split)")
     split = tuple(config.split)
     common.check(len(split) == 3 and all(isinstance(f, (int, float)) and f > 0 for f in split)
