@@ -66,3 +66,33 @@ def write_results(out, rows: list, results: dict, render) -> list[str]:
     out.write_csv("runs.csv", rows)
     out.write_json("results.json", results)
     return render(results, out)
+
+
+def engine_keys(c, progress: bool = True):
+    """Set the keys every engine-driven experiment shares on config ``c``: dtype, memory budget (0: half
+    the device memory, or a quarter of RAM (≤ 8 GiB) on CPU), executor ("local", "submitit-local" or
+    "slurm") with its Slurm settings, and progress reporting."""
+    c.dtype = "float32"
+    c.memory_budget_gb = 0.0
+    c.executor = "local"
+    c.slurm_partition = ""
+    c.slurm_timeout_min = 60
+    c.progress = progress
+    return c
+
+
+def percent(mean, std=None, digits: int = 1) -> str:
+    """100·mean (± 100·std) with ``digits`` decimals; "n/a" for a missing or non-finite mean or std."""
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    if std is None:
+        return f"{100 * mean:.{digits}f}"
+    return f"{100 * mean:.{digits}f} ± " + (f"{100 * std:.{digits}f}" if math.isfinite(std) else "n/a")
+
+
+def gap_points(g, digits: int = 1, missing_interval: str = "") -> str:
+    """"+x.x [low, high]*": a paired gap (``gap_mean``, ``gap_low``, ``gap_high`` as shares) in points with
+    its 95% interval (``missing_interval`` when it is not finite), * when ``significant`` (Holm)."""
+    interval = (f" [{100 * g['gap_low']:+.{digits}f}, {100 * g['gap_high']:+.{digits}f}]"
+                if math.isfinite(g["gap_low"]) else missing_interval)
+    return f"{100 * g['gap_mean']:+.{digits}f}{interval}{'*' if g.get('significant') else ''}"

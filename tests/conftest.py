@@ -1,4 +1,5 @@
 """Fixtures and helpers shared by the tests."""
+import csv
 import os
 import sys
 
@@ -81,3 +82,16 @@ def assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
             tol = one_flip.get(k, 0.0) + atol
             np.testing.assert_allclose(got[k], want[k], rtol=0 if k in one_flip else 1e-5, atol=tol,
                                        err_msg=f"{k} of {got}")
+
+
+def read_csv_rows(path):
+    """The rows of a results CSV with numbers as floats, "" as None and True/False as booleans."""
+    def value(v):
+        if v == "":
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            return {"True": True, "False": False}.get(v, v)
+    with open(path, encoding="utf-8") as fh:
+        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]

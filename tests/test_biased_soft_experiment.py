@@ -2,7 +2,6 @@
 runs.csv or from the library, bad configs refused by key, the render from results.json alone, and the
 verdict logic of section()."""
 import copy
-import csv
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from experiments.biased_soft import render, section
 from experiments.sections import VERDICTS, Section
 from kd_theory import biased
 from kd_theory.results import OutputDir
+from tests.conftest import read_csv_rows
 
 TINY = dict(select_seeds=2, report_seeds=2, student_width=8, lr=(4.0, 16.0), steps=(20, 60), smoothing=(0.5,),
             noise_sigmas=(1.0,), partial_false_negative=(0.0, 0.6), partial_distractor=(0.2, 0.9),
@@ -31,18 +31,6 @@ def tiny_config(**overrides):
     return config
 
 
-def _csv_rows(path):
-    def value(v):
-        if v == "":
-            return None
-        try:
-            return float(v)
-        except ValueError:
-            return {"True": True, "False": False}.get(v, v)
-    with open(path, encoding="utf-8") as fh:
-        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("biased_soft")
@@ -50,7 +38,7 @@ def tiny_run(tmp_path_factory):
     biased_soft.validate(config)
     biased_soft.run(config, OutputDir(str(out_dir)))
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
-    return out_dir, config, results, _csv_rows(out_dir / "runs.csv")
+    return out_dir, config, results, read_csv_rows(out_dir / "runs.csv")
 
 
 def test_one_sweep_over_every_set_lr_and_seed(tiny_run):

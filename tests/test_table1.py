@@ -1,5 +1,4 @@
 """Table 1 end to end, as a user runs it; every number in its tables recomputed from runs.csv."""
-import csv
 import json
 import math
 import os
@@ -9,20 +8,9 @@ import numpy as np
 import pytest
 
 from tests.test_launcher import TINY, launch
+from tests.conftest import read_csv_rows
 
 pytestmark = pytest.mark.slow
-
-
-def _csv_rows(path):
-    def value(v):
-        if v == "":
-            return None
-        try:
-            return float(v)
-        except ValueError:
-            return {"True": True, "False": False}.get(v, v)
-    with open(path) as fh:
-        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +18,7 @@ def table1_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("table1") / "out"
     done = launch("--experiment=table1", f"--out={out}", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
-    return out, json.loads((out / "results.json").read_text()), _csv_rows(out / "runs.csv")
+    return out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
 
 
 def test_writes_every_file_with_its_environment(table1_run):
@@ -116,5 +104,5 @@ def test_kernel_teacher_end_to_end(tmp_path):
     assert teacher["kind"] == "kernel"
     # the kernel-limit teacher's sign matches every training label and |z| ≤ 1/2, so p ∈ [σ(−½), σ(½)]
     assert teacher["train_acc"] == 1.0 and teacher["median_abs_logit"] <= 0.5
-    rows = _csv_rows(out / "runs.csv")
+    rows = read_csv_rows(out / "runs.csv")
     assert {r["label"] for r in rows} == {"hard", "soft"} and all(math.isfinite(r["test_acc"]) for r in rows)

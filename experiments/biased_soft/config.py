@@ -21,6 +21,8 @@ at this sample size (1,149 training images) only label smoothing and a saturated
 """
 from ml_collections import config_dict
 
+from experiments import common
+
 
 def get_config():
     c = config_dict.ConfigDict()
@@ -59,10 +61,4 @@ def get_config():
     c.condition_band = 0.1        # sets with |Δ̂ + γ̂ − 1| < band are shown but not judged
     c.headline_top1 = 0.3         # the headline's teacher: top-1 accuracy below this
     c.alpha = 0.05                # family-wise level of the Holm-corrected paired tests over the sets
-    c.dtype = "float32"
-    c.memory_budget_gb = 0.0      # 0: half the device memory, or a quarter of RAM (≤ 8 GiB) on CPU
-    c.executor = "local"          # "local", "submitit-local" or "slurm"
-    c.slurm_partition = ""
-    c.slurm_timeout_min = 60
-    c.progress = True
-    return c
+    return common.engine_keys(c)     # dtype, memory_budget_gb, executor, slurm_*, progress

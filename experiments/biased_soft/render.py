@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from experiments import common
+
 GENERATOR_STYLE = {  # generator -> (colour, marker, legend)
     "true": ("black", "*", "true labels"),
     "smoothing": ("tab:green", "o", "label smoothing ε"),
@@ -17,20 +19,12 @@ GENERATOR_STYLE = {  # generator -> (colour, marker, legend)
 }
 
 
-def _pct(mean, std=None) -> str:
-    if mean is None or not math.isfinite(mean):
-        return "n/a"
-    if std is None:
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}" if math.isfinite(std) else f"{100 * mean:.1f} ± n/a"
+_pct = common.percent
 
 
 def gap_text(s) -> str:
     """Paired gap to the true-label student in points, with its 95% interval and * if Holm-significant."""
-    if s.get("gap_mean") is None:
-        return "(reference)"
-    interval = f" [{100 * s['gap_low']:+.1f}, {100 * s['gap_high']:+.1f}]" if math.isfinite(s["gap_low"]) else ""
-    return f"{100 * s['gap_mean']:+.1f}{interval}{'*' if s['significant'] else ''}"
+    return "(reference)" if s.get("gap_mean") is None else common.gap_points(s)
 
 
 def _pair(ind) -> str:

@@ -15,6 +15,8 @@ most of it compiling the aggregators for each new crowd size; the all-six real p
 """
 from ml_collections import config_dict
 
+from experiments import common
+
 # preset -> the crowd folder it reads ("" = the crowds bundled inside kd_theory/crowd/datasets)
 PRESETS = {"bundled": "", "shared": "../shared/data/crowd"}
 
@@ -54,10 +56,4 @@ def get_config():
     c.val_fraction = 0.2
     c.split_seed = 0
     c.alpha = 0.05                # family-wise level of the Holm-corrected paired tests
-    c.dtype = "float32"
-    c.memory_budget_gb = 0.0      # 0: automatic
-    c.executor = "local"
-    c.slurm_partition = ""
-    c.slurm_timeout_min = 60
-    c.progress = False
-    return c
+    return common.engine_keys(c, progress=False)  # dtype, memory_budget_gb, executor, slurm_*, progress

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from experiments import common
+
 MODE_STYLE = {"plain": ("tab:red", "o", "plain"), "partition": ("tab:blue", "s", "spectral partition"),
               "oracle": ("black", "^", "oracle types")}
 
@@ -25,11 +27,7 @@ def pct_std(mean, std, digits: int = 1) -> str:
 
 def gap_text(g, digits: int = 1) -> str:
     """+x.x [low, high] in points, * when significant (if the gap has a Holm flag)."""
-    if not math.isfinite(g["gap_mean"]):
-        return "n/a"
-    interval = (f" [{100 * g['gap_low']:+.{digits}f}, {100 * g['gap_high']:+.{digits}f}]"
-                if math.isfinite(g["gap_low"]) else "")
-    return f"{100 * g['gap_mean']:+.{digits}f}{interval}{'*' if g.get('significant') else ''}"
+    return common.gap_points(g, digits) if math.isfinite(g["gap_mean"]) else "n/a"
 
 
 # ------------------------------------------------------------------------------------------ real crowds

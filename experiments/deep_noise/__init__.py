@@ -11,6 +11,7 @@ deep_noise.md and deep_noise.png from results.json.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -173,7 +174,6 @@ def level_config(config) -> dict:
 def finished_level(out, config, noise_var: float):
     """The rows of a level finished earlier in ``out`` with the same settings, else None: an interrupted
     run loses no finished level (each is written atomically as soon as it is done)."""
-    import json
     path = out.file(level_file(noise_var))
     if not os.path.exists(path):
         return None

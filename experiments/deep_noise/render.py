@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from experiments import common
 from experiments.deep_noise.protocol import MODELS
 
 SOURCES = {"digits": "sklearn digits 8x8", "mnist": "MNIST 28x28", "cifar": "CIFAR-10 cat/dog 32x32"}
@@ -12,17 +13,8 @@ COLOURS = {"teacher": "black", "hard": "tab:red", "soft": "tab:blue"}
 LABELS = {"teacher": "teacher (VGG 8+3)", "hard": "student, hard labels", "soft": "student, soft labels"}
 
 
-def _pct(mean, std=None) -> str:
-    if mean is None or not math.isfinite(mean):
-        return "n/a"
-    if std is None:
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}" if math.isfinite(std) else f"{100 * mean:.1f} ± n/a"
-
-
-def _gap(g) -> str:
-    interval = f" [{100 * g['gap_low']:+.1f}, {100 * g['gap_high']:+.1f}]" if math.isfinite(g["gap_low"]) else ""
-    return f"{100 * g['gap_mean']:+.1f}{interval}{'*' if g['significant'] else ''}"
+_pct = common.percent
+_gap = common.gap_points
 
 
 def _paper(results, model, v):

@@ -21,6 +21,8 @@ widths to 1024, longer training: sized for a GPU). Keys set on the command line 
 """
 from ml_collections import config_dict
 
+from experiments import common
+
 # The widths of both parts: 16 even widths, about geometric from 2 to 256 (ratio ≈ 1.4 above 14).
 DEFAULT_WIDTHS = (2, 4, 6, 8, 10, 12, 14, 20, 26, 36, 50, 70, 98, 134, 186, 256)
 FULL_WIDTHS = DEFAULT_WIDTHS + (360, 512, 720, 1024)
@@ -95,13 +97,7 @@ def get_config():
     a.kernel_teacher_gates = 4096
     # --- engine ---
     c.init = "symmetric"
-    c.dtype = "float32"
-    c.memory_budget_gb = 0.0
-    c.executor = "local"
-    c.slurm_partition = ""
-    c.slurm_timeout_min = 60
-    c.progress = True
-    return c
+    return common.engine_keys(c)     # dtype, memory_budget_gb, executor, slurm_*, progress
 
 
 # What the "full" preset changes (applied before command-line overrides win; see experiments.scaling.resolve).

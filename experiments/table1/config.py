@@ -22,6 +22,8 @@ B/√m is tight for hard labels.
 """
 from ml_collections import config_dict
 
+from experiments import common
+
 
 def get_config():
     c = config_dict.ConfigDict()
@@ -54,10 +56,4 @@ def get_config():
     c.temperature = (4.0, 16.0)   # soft labels σ(f/T) of the teacher
     c.steps = (100, 300, 1000)    # checkpoints of one trajectory
     c.alpha = 0.05                # family-wise level of the Holm-corrected paired tests
-    c.dtype = "float32"
-    c.memory_budget_gb = 0.0      # 0: half the device memory, or a quarter of RAM (≤ 8 GiB) on CPU
-    c.executor = "local"          # "local", "submitit-local" or "slurm"
-    c.slurm_partition = ""
-    c.slurm_timeout_min = 60
-    c.progress = True
-    return c
+    return common.engine_keys(c)     # dtype, memory_budget_gb, executor, slurm_*, progress

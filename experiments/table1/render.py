@@ -7,24 +7,17 @@ import math
 
 import numpy as np
 
+from experiments import common
 from experiments.table1.protocol import B_label
 
 
 def _pct(mean, std=None):
-    if mean is None or not math.isfinite(mean):
-        return "n/a"
-    if std is None:
-        return f"{100 * mean:.2f}"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}" if math.isfinite(std) else f"{100 * mean:.2f} ± n/a"
+    return common.percent(mean, std, digits=2)
 
 
 def _gap(g):
     """+0.40 [−0.20, +1.00]* : mean paired gap in points, 95% interval, * = Holm-significant."""
-    if g is None:
-        return "n/a"
-    interval = (f" [{100 * g['gap_low']:+.2f}, {100 * g['gap_high']:+.2f}]" if math.isfinite(g["gap_low"])
-                else " [n/a]")
-    return f"{100 * g['gap_mean']:+.2f}{interval}{'*' if g['significant'] else ''}"
+    return "n/a" if g is None else common.gap_points(g, digits=2, missing_interval=" [n/a]")
 
 
 def _seed_range(seeds):
