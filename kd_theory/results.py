@@ -30,6 +30,8 @@ def environment_info() -> dict:
         "device_count": len(devices),
         "devices": [str(d) for d in devices],
         "x64": bool(jax.config.jax_enable_x64),
+        # float32 matmuls on a GPU may run in TF32 unless this is "float32"/"highest" (it changes the digits)
+        "matmul_precision": jax.config.jax_default_matmul_precision or "default",
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": platform.node(),
