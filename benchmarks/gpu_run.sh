@@ -51,12 +51,11 @@ run_part() {  # one part, stopped at the deadline
       # float32 matmuls as PyTorch does them (no TF32), so that both sides of a ratio do the same arithmetic
       JAX_DEFAULT_MATMUL_PRECISION=float32 timeout "$t" python3 benchmarks/sweep_bench.py --sample 96 | tee .devruns/sweep_bench_gpu.log
       tail -n 1 .devruns/sweep_bench_gpu.log > "$OUT/sweep_bench_gpu.json" ;;
-    deep_noise)
-      timeout "$t" python3 -m experiments.run --experiment=deep_noise --out=.devruns/deep_noise_mnist \
-        --config.preset=mnist --config.data_dir=.data/mnist ;;
-    deep_noise_15k)
-      timeout "$t" python3 -m experiments.run --experiment=deep_noise --out=.devruns/deep_noise_mnist15k \
-        --config.preset=mnist --config.data_dir=.data/mnist --config.max_examples=15000 ;;
+    deep_noise|deep_noise_15k)
+      local out=.devruns/deep_noise_mnist subset=()
+      if [[ $part == deep_noise_15k ]]; then out+=15k; subset=(--config.max_examples=15000); fi
+      timeout "$t" python3 -m experiments.run --experiment=deep_noise --out="$out" \
+        --config.preset=mnist --config.data_dir=.data/mnist "${subset[@]}" ;;
     table1_mnist)
       timeout "$t" python3 -m experiments.run --experiment=table1 --out=.devruns/table1_mnist \
         --config.data_dir=.data/mnist --config.select_subset=10000 --config.select_seeds=3 \

@@ -71,7 +71,6 @@ TARGETS = ("hard", "soft")
 AGREE_RTOL = 1e-3
 TARGET_SPEEDUP = 5.0
 TARGET_ROOFLINE = 0.6  # issue 8: end to end ≥ 60% of the measured GEMM roofline (issue 3 had 50%)
-TORCH_DEVICE = "auto"  # set from --torch-device in main()
 
 
 # --------------------------------------------------------------------------------------------- setup
@@ -116,7 +115,7 @@ def torch_pgd_run(torch, Xt, W0, c, t, steps, lr, radius=float("inf")):
     """One run in PyTorch (autograd): W ← Π(W − η ∇_W mean(softplus(f) − t f)), each row of W kept within
     ``radius`` of its W0 row; returns the final logits on Xt. The gradient is that of binary_kl (they
     differ by H(t), a constant)."""
-    W0 = torch.from_numpy(W0).to(Xt.device)
+    W0 = to_torch(torch, W0, Xt.device)
     W = W0.clone().requires_grad_(True)
     for _ in range(steps):
         f = torch.relu(Xt @ W.T) @ c
@@ -132,32 +131,35 @@ def torch_pgd_run(torch, Xt, W0, c, t, steps, lr, radius=float("inf")):
         return (torch.relu(Xt @ W.T) @ c).cpu()  # .cpu() waits for the device: the run is timed whole
 
 
-def torch_device(torch):
+def torch_device(torch, choice):
     """Where the PyTorch loops run: ``--torch-device``, or (auto) the GPU when JAX runs on one, so that both
     sides of every ratio use the same hardware."""
-    if TORCH_DEVICE != "auto":
-        return TORCH_DEVICE
+    if choice != "auto":
+        return choice
     return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
 
 
-def run_torch_loop(X, targets, widths, seeds, steps):
+def to_torch(torch, array, dev):
+    return torch.from_numpy(array).to(dev)
+
+
+def run_torch_loop(X, targets, widths, seeds, steps, dev):
     try:
         import torch
     except ImportError:
         print("  (b) torch is not installed: skipped (pip install torch==2.13.0); reported as null")
         return None, {}
     torch.set_num_threads(2)
-    dev = torch_device(torch)
-    Xt = torch.from_numpy(X).to(dev)
+    Xt = to_torch(torch, X, dev)
     losses = {}
     inits = {(m, s): init_params(m, s) for m in widths for s in seeds}  # init is not part of the timing
     t0 = time.perf_counter()
     for m in widths:
         for s in seeds:
             W0, a = inits[(m, s)]
-            c = torch.from_numpy(a / np.sqrt(np.float32(m))).to(dev)
+            c = to_torch(torch, a / np.sqrt(np.float32(m)), dev)
             for target in TARGETS:
-                f = torch_pgd_run(torch, Xt, W0, c, torch.from_numpy(targets[target]).to(dev), steps, LR)
+                f = torch_pgd_run(torch, Xt, W0, c, to_torch(torch, targets[target], dev), steps, LR)
                 losses[(m, s, target)] = bce_np(f.numpy(), targets[target])
     return time.perf_counter() - t0, losses
 
@@ -312,7 +314,7 @@ def max_rel_discrepancy(ref, other):
     return worst, where, len(common)
 
 
-def warm_up(X):
+def warm_up(X, torch_dev):
     """Pay the process's one-time costs (backend start, first compile, PRNG, torch's thread pool) before any
     timing, so that whichever variant runs first is not charged for them."""
     W, a = init_params(16, 0)
@@ -320,8 +322,7 @@ def warm_up(X):
     try:
         import torch
         torch.set_num_threads(2)
-        dev = torch_device(torch)
-        (torch.from_numpy(X).to(dev) @ torch.from_numpy(W).to(dev).T).sum().item()
+        (to_torch(torch, X, torch_dev) @ to_torch(torch, W, torch_dev).T).sum().item()
     except ImportError:
         pass
 
@@ -374,7 +375,7 @@ def table1_runs(sweep, problem, n_seeds):
                       lr=[TABLE1_LR], B=list(TABLE1_B))
 
 
-def per_run_loop(runs, problem, variant, sample):
+def per_run_loop(runs, problem, variant, sample, torch_dev):
     """Time a per-run loop ("torch" or "jax") over ``runs[::step]`` (``sample`` runs, spread over the grid) and
     extrapolate to all runs; returns (seconds for all runs, measured seconds, runs timed, final losses)."""
     picked = runs[:: max(1, len(runs) // sample)] if sample < len(runs) else list(runs)
@@ -388,15 +389,14 @@ def per_run_loop(runs, problem, variant, sample):
         # One thread: these per-step ops are tiny, and two OpenMP threads on two shared cores spin against
         # each other (measured: 300 steps 0.05 s with 1 thread, 6.4 s with 2 while another process ran).
         torch.set_num_threads(1)
-        dev = torch_device(torch)
-        Xs = {k: torch.from_numpy(ds.X_train).to(dev) for k, (ds, _) in problem.items()}
+        Xs = {k: to_torch(torch, ds.X_train, torch_dev) for k, (ds, _) in problem.items()}
         t0 = time.perf_counter()
         for r in picked:
             W0, a = inits[(r.width, r.seed)]
             t = problem[r.dataset][1][r.target]
             radius = float("inf") if r.B is None else r.B / np.sqrt(r.width)
-            f = torch_pgd_run(torch, Xs[r.dataset], W0, torch.from_numpy(a / np.sqrt(np.float32(r.width))).to(dev),
-                              torch.from_numpy(t).to(dev), TABLE1_STEPS, r.lr, radius)
+            f = torch_pgd_run(torch, Xs[r.dataset], W0, to_torch(torch, a / np.sqrt(np.float32(r.width)), torch_dev),
+                              to_torch(torch, t, torch_dev), TABLE1_STEPS, r.lr, radius)
             losses[r] = bce_np(f.numpy(), t)
     else:
         train = jax.jit(make_train(TABLE1_STEPS, TABLE1_LR, projected=True))
@@ -418,7 +418,7 @@ def init_params_dim(width, seed, dim):
     return np.array(params["W"]), np.array(params["a"])
 
 
-def table1_workload(sweep, sample, skip):
+def table1_workload(sweep, sample, skip, torch_dev):
     problem = table1_problem()
     runs = table1_runs(sweep, problem, n_seeds=20)
     tasks = {k: sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, t) for k, (ds, t) in problem.items()}
@@ -434,7 +434,7 @@ def table1_workload(sweep, sample, skip):
             out[f"table1_{variant}_s"] = None
             continue
         total, measured, n_timed, loop_loss = per_run_loop(runs, problem, "torch" if variant == "torch" else "jax",
-                                                           sample)
+                                                           sample, torch_dev)
         if total is None:
             print(f"  {variant}: torch not installed (pip install torch==2.13.0): null")
             out[f"table1_{variant}_s"] = None
@@ -531,8 +531,6 @@ def main(argv=None):
     ap.add_argument("--torch-device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="where the PyTorch loops run (auto: the GPU when JAX runs on one, else the CPU)")
     args = ap.parse_args(argv)
-    global TORCH_DEVICE
-    TORCH_DEVICE = args.torch_device
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
 
     if args.quick:
@@ -549,7 +547,7 @@ def main(argv=None):
     dev = jax.devices()[0]
     try:
         import torch
-        torch_version, torch_dev = torch.__version__, torch_device(torch)
+        torch_version, torch_dev = torch.__version__, torch_device(torch, args.torch_device)
     except ImportError:
         torch_version = torch_dev = None
     print(f"sweep_bench: {'quick' if args.quick else 'reference'} sweep: widths {widths} × {n_seeds} seeds × "
@@ -564,13 +562,14 @@ def main(argv=None):
 
     out = {"jax_version": jax.__version__, "backend": jax.default_backend(), "device": str(dev.device_kind),
            "torch_version": torch_version, "torch_device": torch_dev,
-           "jax_default_matmul_precision": jax.config.jax_default_matmul_precision, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+           "jax_default_matmul_precision": jax.config.jax_default_matmul_precision, "cpu_count": os.cpu_count(),
+           "platform": platform.platform(),
            "quick": args.quick, "n_runs": n_runs, "widths": widths, "n_seeds": n_seeds, "steps": steps,
            "total_neurons": total_neurons, "useful_gflop": flops / 1e9, "reps": args.reps,
            "loadavg_start": os.getloadavg()}
     losses = {}
     t0 = time.perf_counter()
-    warm_up(X)
+    warm_up(X, torch_dev)
     print(f"  warm-up (backend start, first compile; not counted): {time.perf_counter() - t0:.2f} s")
 
     # (a) engine
@@ -593,7 +592,7 @@ def main(argv=None):
     torch_s = None
     if "torch" not in skip:
         print("(b) torch per-run loop ...", flush=True)
-        torch_s, losses["torch"] = best_of(args.reps, lambda: run_torch_loop(X, targets, widths, seeds, steps))
+        torch_s, losses["torch"] = best_of(args.reps, lambda: run_torch_loop(X, targets, widths, seeds, steps, torch_dev))
         print(f"  (b) torch loop: {fmt(torch_s)}")
     out["torch_loop_s"] = torch_s
 
@@ -690,7 +689,8 @@ def main(argv=None):
     # the other workloads
     if sweep is not None and "table1" not in skip:
         sample = args.sample or (24 if args.quick else 960)
-        out.update(table1_workload(sweep, sample, {k[len("table1_"):] for k in skip if k.startswith("table1_")}))
+        out.update(table1_workload(sweep, sample, {k[len("table1_"):] for k in skip if k.startswith("table1_")},
+                                   torch_dev))
     if sweep is not None and "many_widths" not in skip:
         out.update(many_widths_workload(sweep, args.quick))
     if sweep is not None and "multiclass" not in skip:

@@ -68,6 +68,13 @@ def write_results(out, rows: list, results: dict, render) -> list[str]:
     return render(results, out)
 
 
+def seed_sets(config) -> tuple[range, range]:
+    """Selection seeds 0..S−1 and report seeds S..S+R−1 (``config.select_seeds``, ``config.report_seeds``):
+    disjoint, so the reported inits are fresh."""
+    S, R = int(config.select_seeds), int(config.report_seeds)
+    return range(S), range(S, S + R)
+
+
 def engine_keys(c, progress: bool = True):
     """Set the keys every engine-driven experiment shares on config ``c``: dtype, memory budget (0: half
     the device memory, or a quarter of RAM (≤ 8 GiB) on CPU), executor ("local", "submitit-local" or

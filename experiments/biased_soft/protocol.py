@@ -11,17 +11,12 @@
 """
 from __future__ import annotations
 
+from experiments.common import seed_sets
 from kd_theory import stats
 
 REGIME_KEYS = ("lr", "steps")
 SUMMARY_METRICS = ("val_acc", "test_acc", "train_acc", "final_train_loss")
 REFERENCE = "true"
-
-
-def seed_sets(config) -> tuple[range, range]:
-    """Selection seeds 0..S−1 and report seeds S..S+R−1 (disjoint: reported inits are fresh)."""
-    S, R = int(config.select_seeds), int(config.report_seeds)
-    return range(S), range(S, S + R)
 
 
 def _tie_break(s) -> tuple:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import common
+from experiments.common import seed_sets
 from kd_theory import data, losses, stats, sweep
 from kd_theory.crowd import MajorityVote, TaskTypeAware, partition_tasks, simulate_answers, type_recovery
 from kd_theory.crowd.evaluation import make_aggregator
@@ -96,11 +97,6 @@ def crowd_targets(config, y_train: np.ndarray, types: np.ndarray, seed: int) -> 
                for name, t in targets.items()}
     return targets, {"seed": seed, "type_recovery": type_recovery(found, types), "targets": quality,
                      "worker_skills_mean": np.asarray(skills).mean(axis=1).tolist()}
-
-
-def seed_sets(config) -> tuple[range, range]:
-    S, R = int(config.select_seeds), int(config.report_seeds)
-    return range(S), range(S, S + R)
 
 
 def build(config) -> tuple[dict, list, list, dict]:

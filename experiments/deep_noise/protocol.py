@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+from experiments.common import seed_sets
 from kd_theory import stats
 
 MODELS = ("teacher", "hard", "soft")
@@ -22,12 +23,6 @@ PAPER_FIGURE1 = {
     "hard": (74.6, 74.2, 73.7, 67.1, 62.1),
     "soft": (75.9, 75.1, 74.1, 74.9, 70.3),
 }
-
-
-def seed_sets(config) -> tuple[range, range]:
-    """Selection seeds 0..S−1 and report seeds S..S+R−1 (disjoint: reported inits are fresh)."""
-    S, R = int(config.select_seeds), int(config.report_seeds)
-    return range(S), range(S, S + R)
 
 
 def choose_temperatures(rows) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from experiments.common import seed_sets
 from kd_theory import stats
 
 REGIME_KEYS = ("lr", "B", "temperature", "steps")
@@ -40,12 +41,6 @@ def run_B(config_B: float):
 
 def B_label(B) -> str:
     return "none" if B is None else f"{B:g}"
-
-
-def seed_sets(config) -> tuple[range, range]:
-    """Selection seeds 0..S−1 and report seeds S..S+R−1 (disjoint, so reported inits are fresh)."""
-    S, R = int(config.select_seeds), int(config.report_seeds)
-    return range(S), range(S, S + R)
 
 
 def binds(row) -> bool:
