@@ -1,10 +1,11 @@
-"""Launcher: ``python -m experiments.run --experiment=NAME --out=DIR [--config.key=value ...]``.
+"""Launcher: ``python -m experiments.run --experiment=NAME [--preset=PRESET] --out=DIR [--config.key=value ...]``.
 
 Each experiment is a package ``experiments/NAME/``: ``__init__.py`` has ``validate(config)`` (raise
-``ValueError`` naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its defaults
-live in ``experiments/NAME/config.py: get_config()``; ``render.py`` turns its ``results.json`` into
-tables and figures. The list of experiments is the set of such packages. Nothing is written to
-``--out`` before the config validates.
+``ValueError`` naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its typed
+defaults and named presets live in ``experiments/NAME/config.py: get_config(preset)`` (loaded as
+``config.py:PRESET`` through ml_collections' config_flags; every experiment has ``default``, ``tiny``
+and ``paper``); ``render.py`` turns its ``results.json`` into tables and figures. The list of
+experiments is the set of such packages. Nothing is written to ``--out`` before the config validates.
 """
 from __future__ import annotations
 
@@ -37,14 +38,18 @@ def discover_experiments() -> dict:
 EXPERIMENTS = discover_experiments()
 
 
-def _peek_experiment(argv):
-    """The value of --experiment in argv (needed before flags parse: it picks the config file)."""
+def _peek(argv, flag: str):
+    """The value of --FLAG in argv (needed before flags parse: --experiment and --preset pick the config)."""
     for i, arg in enumerate(argv):
-        if arg.startswith("--experiment="):
+        if arg.startswith(f"--{flag}="):
             return arg.split("=", 1)[1]
-        if arg == "--experiment" and i + 1 < len(argv):
+        if arg == f"--{flag}" and i + 1 < len(argv):
             return argv[i + 1]
     return None
+
+
+def _peek_experiment(argv):
+    return _peek(argv, "experiment")
 
 
 class LaunchError(Exception):
@@ -67,17 +72,29 @@ def _flag_error(name: str, exc: Exception) -> LaunchError:
                        f"(the keys and defaults are in experiments/{name}/config.py)")
 
 
-def parse_config(name: str, argv: list, flag_values=None):
-    """The config of experiment ``name`` with the ``--config.KEY=VALUE`` overrides of ``argv`` (argv[0] is
-    the program) applied, parsed by absl on ``flag_values`` (default: a fresh FlagValues, so it can be
-    called any number of times). Raises LaunchError for an unknown key or a badly typed value."""
+def presets(name: str) -> tuple:
+    """The preset names of experiment ``name`` (its config.py's SCHEMA)."""
+    module = importlib.import_module(f"experiments.{name}.config")
+    return tuple(module.SCHEMA.presets)
+
+
+def parse_config(name: str, argv: list, flag_values=None, preset: str | None = None):
+    """The config of experiment ``name`` at ``preset`` (default: the ``--preset`` of argv, else "default")
+    with the ``--config.KEY=VALUE`` overrides of ``argv`` (argv[0] is the program) applied, parsed by absl
+    on ``flag_values`` (default: a fresh FlagValues, so it can be called any number of times). Raises
+    LaunchError for an unknown preset or key or a badly typed value."""
     from absl import flags
     from ml_collections import config_flags
     flag_values = flags.FlagValues() if flag_values is None else flag_values
+    preset = preset if preset is not None else (_peek(argv[1:], "preset") or "default")
+    if preset not in presets(name):
+        raise LaunchError(f"unknown --preset={preset!r} for --experiment={name}; presets: {', '.join(presets(name))}")
+    if "preset" not in flag_values:
+        flags.DEFINE_string("preset", "default", "Named preset of the experiment's config.py.", flag_values=flag_values)
     # An unknown --config.key (ml_collections suggests the closest one) or a badly typed value surfaces
     # either when the config flag is defined (it reads argv) or when flags parse.
     try:
-        config_flags.DEFINE_config_file("config", config_path(name),
+        config_flags.DEFINE_config_file("config", f"{config_path(name)}:{preset}",
                                         f"Experiment config; defaults in experiments/{name}/config.py",
                                         flag_values=flag_values, lock_config=True, sys_argv=list(argv))
         flag_values(list(argv))
@@ -104,10 +121,10 @@ def validate_config(name: str, config):
     return module
 
 
-def run_experiment(name: str, config, out_path: str, argv=None):
+def run_experiment(name: str, config, out_path: str, argv=None, preset: str = "default"):
     """The one path from a config to a results folder, for the launcher and the report: validate (nothing
     is written before the config validates), run into ``out_path``, then write ``config.json`` (the
-    resolved config, the environment, ``argv``). Raises LaunchError with the message to print."""
+    resolved config, the preset, the environment, ``argv``). Raises LaunchError with the message to print."""
     from kd_theory.results import OutputDir, environment_info
     if name not in EXPERIMENTS:
         raise LaunchError(f"unknown --experiment={name!r}; valid experiments:\n{_listing()}")
@@ -120,7 +137,7 @@ def run_experiment(name: str, config, out_path: str, argv=None):
         module.run(config, out)
     except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
         raise LaunchError(f"--experiment={name}: {exc}") from None
-    out.write_json("config.json", {"experiment": name, "config": config.to_dict(),
+    out.write_json("config.json", {"experiment": name, "preset": preset, "config": config.to_dict(),
                                    "environment": environment_info(), "argv": list(argv or [])})
     return out
 
@@ -134,7 +151,8 @@ def console_main(argv=None):
     name = _peek_experiment(argv[1:])
     if name is None:
         if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-            print(f"usage: kd-run --experiment=NAME --out=DIR [--config.KEY=VALUE ...]\nexperiments:\n{_listing()}")
+            print("usage: kd-run --experiment=NAME [--preset=default|tiny|paper|...] --out=DIR [--config.KEY=VALUE ...]"
+                  f"\nexperiments:\n{_listing()}")
             return 0
         _fail(f"--experiment is required; valid experiments:\n{_listing()}")
     if name not in EXPERIMENTS:
@@ -144,12 +162,13 @@ def console_main(argv=None):
 
     flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
     flags.DEFINE_string("out", None, "Output directory (created if needed).")
+    flags.DEFINE_string("preset", "default", "Named preset of the experiment's config.py (default, tiny, paper, …).")
 
     def main(_):
         if not flags.FLAGS.out:
             _fail("--out=DIR is required (the directory results are written to)")
         try:
-            run_experiment(name, flags.FLAGS.config, flags.FLAGS.out, argv)
+            run_experiment(name, flags.FLAGS.config, flags.FLAGS.out, argv, flags.FLAGS.preset)
         except LaunchError as exc:
             _fail(str(exc))
 

@@ -1,13 +1,21 @@
 """Statistics every experiment reads its results through: means over seeds, paired gaps with their
 intervals and tests, a multiple-comparison correction, and picking a regime on validation data.
 
-Conventions (tested in tests/test_stats.py):
+Conventions (tested in tests/kd_theory/test_stats.py):
 
 * With one seed a standard deviation or standard error is undefined: NaN, never 0, and never a "win".
 * A gap is *paired*: soft − hard for the same seed (the two runs share their initialisation), so the
   seed-to-seed variation common to both cancels.
-* A win is a claim with its test: a two-sided paired t-test per cell, Holm-corrected over the cells
-  shown together (:func:`holm`), and a 95% t-interval for the mean gap.
+* A win is a claim with its test: a two-sided paired t-test per cell (scipy), Holm-corrected over the
+  cells shown together (statsmodels), with a Bonferroni-simultaneous interval over the same family.
+  Paired differences that are all the same number (zero spread) are *deterministic*: reported as that
+  number, never as a p-value.
+* A diverged run (``diverged`` true) takes part in no mean and no test; it is counted.
+
+The t-test and Holm come from scipy / statsmodels. Hand-written here, because the libraries do less:
+the percentile bootstrap over seeds (:func:`bootstrap_interval` keeps grid-valued and infinite
+statistics such as a censored m*, which ``scipy.stats.bootstrap`` interpolates or rejects), the
+minimum width m*, and log-log slopes with one intercept per group.
 """
 from __future__ import annotations
 
@@ -30,11 +38,13 @@ def mean_std(values) -> tuple[float, float]:
 def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str],
               include: Callable[[dict], bool] = lambda row: True) -> list[dict]:
     """Group ``rows`` by ``keys``; per group ``{metric}_mean``, ``{metric}_std`` (ddof = 1, NaN for one
-    seed) and ``n_seeds``, over the rows for which ``include(row)`` holds.
+    seed) and ``n_seeds`` over the rows for which ``include(row)`` holds.
 
-    Non-finite metric values (a diverged run's loss) are left out of that metric's mean and counted in
-    ``{metric}_nonfinite``; accuracies of diverged runs are finite (their outputs count as mistakes), so
-    a regime that diverges is penalised rather than judged on its surviving seeds.
+    A row marked ``diverged`` (its parameters or outputs became non-finite, or an accuracy left [0, 1])
+    is a diverged run: it takes no part in any mean and is counted in ``n_diverged``; ``n_seeds``
+    counts the runs that did not diverge. A group whose every run diverged has NaN means. Non-finite
+    values of a metric in a run that did not diverge are left out of that metric's mean and counted in
+    ``{metric}_nonfinite``.
     """
     groups = defaultdict(list)
     for row in rows:
@@ -43,32 +53,40 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str],
     out = []
     for key, members in groups.items():
         entry = dict(zip(keys, key))
+        sane = [r for r in members if not r.get("diverged")]
         for m in metrics:
-            values = np.asarray([r[m] for r in members], float)
+            values = np.asarray([r[m] if r[m] is not None else math.nan for r in sane], float)
             finite = values[np.isfinite(values)]
             entry[f"{m}_mean"], entry[f"{m}_std"] = mean_std(finite)
             if finite.size < values.size:
                 entry[f"{m}_nonfinite"] = int(values.size - finite.size)
-        entry["n_seeds"] = len(members)
+        entry["n_seeds"] = len(sane)
+        entry["n_diverged"] = len(members) - len(sane)
         out.append(entry)
     return out
 
 
 class PairedSummary(NamedTuple):
-    """Mean of paired differences d_s, its standard error sd/√n, a 95% t-interval, the two-sided
-    paired t-test p-value (H0: E d = 0) and n. All statistics but the mean are NaN for n < 2; with
-    n ≥ 2 identical differences the interval is a point and p is 0 if the mean is non-zero, else 1."""
+    """Mean of paired differences d_s, its standard error sd/√n, a t-interval at ``level``, the two-sided
+    paired t-test p-value (H0: E d = 0), n, and ``deterministic``: every difference is the same number
+    (sd ≤ 1e-6·max(1, |mean|), e.g. runs identical up to rounding), which is reported as that number
+    with no p-value (NaN: never "significant") and a point interval. All statistics but the mean are
+    NaN for n < 2."""
     mean: float
     se: float
     low: float
     high: float
     p_value: float
     n: int
+    deterministic: bool = False
+
+
+ZERO_SPREAD = 1e-6  # relative sd below which paired differences count as one deterministic number
 
 
 def paired_summary(differences, level: float = 0.95) -> PairedSummary:
-    """Summary of paired differences d_1..d_n: mean ± t_{(1+level)/2, n−1} · sd/√n, and the
-    p-value 2·(1 − F_{t, n−1}(|mean| / (sd/√n)))."""
+    """Summary of paired differences d_1..d_n through :func:`scipy.stats.ttest_1samp`: mean ±
+    t_{(1+level)/2, n−1} · sd/√n and the p-value 2·(1 − F_{t, n−1}(|mean| / (sd/√n)))."""
     from scipy import stats as scipy_stats
     d = np.asarray(list(differences), float)
     n = int(d.size)
@@ -77,40 +95,53 @@ def paired_summary(differences, level: float = 0.95) -> PairedSummary:
     mean = float(d.mean())
     if n < 2:
         return PairedSummary(mean, math.nan, math.nan, math.nan, math.nan, n)
-    se = float(d.std(ddof=1) / math.sqrt(n))
-    if se == 0.0:
-        return PairedSummary(mean, 0.0, mean, mean, 0.0 if mean != 0 else 1.0, n)
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * se
-    p = float(2 * scipy_stats.t.sf(abs(mean) / se, n - 1))
-    return PairedSummary(mean, se, mean - half, mean + half, p, n)
+    sd = float(d.std(ddof=1))
+    if sd <= ZERO_SPREAD * max(1.0, abs(mean)):
+        return PairedSummary(mean, 0.0, mean, mean, math.nan, n, True)
+    test = scipy_stats.ttest_1samp(d, 0.0)
+    interval = test.confidence_interval(level)
+    return PairedSummary(mean, sd / math.sqrt(n), float(interval.low), float(interval.high), float(test.pvalue), n)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values: with p_(1) ≤ … ≤ p_(k) sorted,
-    p̃_(i) = max_{j ≤ i} min(1, (k − j + 1) p_(j)). A cell is significant at level α iff p̃ < α; this
-    controls the family-wise error over the k cells. NaN p-values stay NaN and do not count in k."""
+    """Holm-Bonferroni adjusted p-values (:func:`statsmodels.stats.multitest.multipletests`, "holm"):
+    with p_(1) ≤ … ≤ p_(k) sorted, p̃_(i) = max_{j ≤ i} min(1, (k − j + 1) p_(j)). A cell is significant
+    at level α iff p̃ < α; this controls the family-wise error over the k cells. NaN p-values (one seed,
+    a deterministic difference) stay NaN and do not count in k."""
+    from statsmodels.stats.multitest import multipletests
     p = np.asarray(p_values, float)
     adjusted = np.full(p.shape, math.nan)
-    valid = np.flatnonzero(np.isfinite(p))
-    k = valid.size
-    running = 0.0
-    for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
-        running = max(running, min(1.0, (k - rank) * p[i]))
-        adjusted[i] = running
+    valid = np.isfinite(p)
+    if valid.any():
+        adjusted[valid] = multipletests(p[valid], method="holm")[1]
     return adjusted.tolist()
+
+
+def simultaneous_interval(mean: float, se: float, n: int, family_size: int, alpha: float) -> tuple[float, float]:
+    """Bonferroni-simultaneous interval mean ± t_{1 − α/(2k), n−1}·se over a family of k cells: all k
+    cover their means together with probability ≥ 1 − α. An interval that excludes 0 is Holm-significant
+    too (Holm rejects whatever Bonferroni rejects). A deterministic difference (se = 0) is its point."""
+    from scipy import stats as scipy_stats
+    if n < 2 or not math.isfinite(se) or family_size < 1:
+        return math.nan, math.nan
+    half = float(scipy_stats.t.ppf(1 - alpha / (2 * family_size), n - 1)) * se
+    return mean - half, mean + half
 
 
 def paired_gaps(rows: Iterable[dict], *, treatment: Callable[[dict], bool], baseline: Callable[[dict], bool],
                 match_keys: Sequence[str], cell_keys: Sequence[str], metric: str = "test_acc",
-                pair_key: str = "seed") -> list[dict]:
+                pair_key: str = "seed", over: str = "student seeds") -> list[dict]:
     """Treatment − baseline of ``metric``, paired by ``pair_key``, per cell.
 
     A treatment row is paired with the baseline row that has the same values of ``match_keys`` and
     ``pair_key`` (e.g. soft at (dataset, width, lr, B, steps, seed) with hard at the same); its cell is
     given by ``cell_keys`` of the treatment row (which may add keys such as the temperature). Returns
     one dict per cell: the cell's coordinates plus ``gap_mean, gap_se, gap_low, gap_high, p_value,
-    n_seeds`` (:func:`paired_summary`). A baseline matched twice is an error (the keys are ambiguous).
+    n_seeds, deterministic`` (:func:`paired_summary`) and ``over`` (what the n pairs are, e.g. "student
+    seeds" or "teachers × student seeds"). Rows marked ``diverged`` take no part. A baseline matched
+    twice is an error (the keys are ambiguous).
     """
+    rows = [r for r in rows if not r.get("diverged")]
     base = {}
     for r in rows:
         if baseline(r):
@@ -129,24 +160,41 @@ def paired_gaps(rows: Iterable[dict], *, treatment: Callable[[dict], bool], base
     for cell, diffs in cells.items():
         s = paired_summary(diffs)
         out.append({**dict(zip(cell_keys, cell)), "gap_mean": s.mean, "gap_se": s.se, "gap_low": s.low,
-                    "gap_high": s.high, "p_value": s.p_value, "n_seeds": s.n})
+                    "gap_high": s.high, "p_value": s.p_value, "n_seeds": s.n, "deterministic": s.deterministic,
+                    "over": over})
     return out
 
 
 def add_holm(cells: list[dict], alpha: float = 0.05, p_key: str = "p_value") -> list[dict]:
-    """Adds ``p_holm`` (Holm over exactly these cells) and ``significant`` (p_holm < alpha) to each."""
+    """Adds to each cell ``p_holm`` (Holm over exactly these cells), ``significant`` (p_holm < alpha), the
+    Bonferroni-simultaneous interval ``gap_low_adj, gap_high_adj`` over the same family
+    (:func:`simultaneous_interval`; needs ``gap_mean, gap_se, n_seeds``), ``family_size`` and ``alpha``.
+    These corrected figures are the only basis for calling a gap significant."""
     adjusted = holm([c[p_key] for c in cells])
-    return [{**c, "p_holm": a, "significant": bool(np.isfinite(a) and a < alpha)} for c, a in zip(cells, adjusted)]
+    k = sum(1 for a in adjusted if np.isfinite(a))
+    out = []
+    for c, a in zip(cells, adjusted):
+        entry = {**c, "p_holm": a, "significant": bool(np.isfinite(a) and a < alpha), "family_size": k,
+                 "alpha": alpha}
+        if "gap_se" in c:
+            if c.get("deterministic"):
+                entry["gap_low_adj"] = entry["gap_high_adj"] = c["gap_mean"]
+            else:
+                entry["gap_low_adj"], entry["gap_high_adj"] = simultaneous_interval(
+                    c["gap_mean"], c["gap_se"], c["n_seeds"], max(k, 1), alpha)
+        out.append(entry)
+    return out
 
 
 def select_best(summary: Iterable[dict], *, group_keys: Sequence[str], score: str,
                 tie_break: Callable[[dict], tuple] = lambda s: ()) -> dict[tuple, dict]:
     """Per group (e.g. dataset, width, label) the summary row with the largest ``score`` (e.g. mean
     validation accuracy over the selection seeds); ties go to the smallest ``tie_break(row)``. NaN
-    scores never win."""
+    scores never win, nor does a row with diverged runs (``n_diverged`` > 0): a setting that diverged
+    on a selection seed is never chosen."""
     best: dict[tuple, dict] = {}
     for s in summary:
-        if not np.isfinite(s[score]):
+        if not np.isfinite(s[score]) or s.get("n_diverged", 0) > 0:
             continue
         g = tuple(s[k] for k in group_keys)
         current = best.get(g)

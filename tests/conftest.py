@@ -1,6 +1,15 @@
-"""Fixtures and helpers shared by the tests."""
+"""Fixtures shared by the tests (no test module imports another: what two modules share lives here).
+
+The folders mirror the package: tests/kd_theory/… test the library, tests/experiments/NAME/… an
+experiment. pytest runs with ``--import-mode=importlib`` (pyproject.toml), so test files in different
+folders may share a name and tests/experiments never shadows the ``experiments`` package.
+"""
 import csv
+import gzip
+import importlib.util
 import os
+import struct
+import subprocess
 import sys
 
 import jax
@@ -8,7 +17,7 @@ import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON = sys.executable
+SHARED_DATA = os.environ.get("KD_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 # the metrics compared between the engine and the reference trainer
 CHECKED = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "test_acc", "test_loss")
@@ -23,7 +32,80 @@ def x64():
     jax.config.update("jax_enable_x64", previous)
 
 
-def two_tasks(num_classes=2):
+@pytest.fixture(scope="session")
+def repo():
+    """The repository's root folder."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The project's shared data folder (../shared/data), or skip when this machine does not have it."""
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip(f"{SHARED_DATA} is absent (set KD_SHARED_DATA to a folder with the shared data)")
+    return SHARED_DATA
+
+
+def run_launcher(*args, timeout=300, env=None):
+    """``python -m experiments.run ARGS`` from the repository root; the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def launch():
+    """A function that runs the launcher as a user does: ``launch("--experiment=…", "--out=…", …)``."""
+    return run_launcher
+
+
+def _read_csv_rows(path):
+    """The rows of a results CSV with numbers as floats, "" as None and True/False as booleans."""
+    def value(v):
+        if v == "":
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            return {"True": True, "False": False}.get(v, v)
+    with open(path, encoding="utf-8") as fh:
+        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="session")
+def read_csv_rows():
+    return _read_csv_rows
+
+
+def write_idx(path, array, gz=False, magic=None):
+    """An IDX file (MNIST's format) holding ``array`` as uint8, optionally gzipped, optionally with a
+    bad ``magic`` header."""
+    array = np.asarray(array, np.uint8)
+    header = magic if magic is not None else bytes([0, 0, 8, array.ndim])
+    raw = header + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    with (gzip.open if gz else open)(path, "wb") as fh:
+        fh.write(raw)
+
+
+def write_mnist(directory, n_train=40, n_test=20, gz=False, seed=0):
+    """Four small random MNIST IDX files in ``directory``; returns the arrays written."""
+    from kd_theory import data
+    rng = np.random.default_rng(seed)
+    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28)), "train_labels": np.arange(n_train) % 10,
+              "test_images": rng.integers(0, 256, (n_test, 28, 28)), "test_labels": np.arange(n_test) % 10}
+    for key, stem in data.MNIST_FILES.items():
+        write_idx(os.path.join(directory, stem + (".gz" if gz else "")), arrays[key], gz)
+    return arrays
+
+
+@pytest.fixture(scope="session")
+def mnist_writer():
+    """``mnist_writer(directory, n_train=40, n_test=20, gz=False, seed=0)`` writes small MNIST IDX files;
+    ``mnist_writer.idx(path, array, gz, magic)`` one IDX file."""
+    write_mnist.idx = write_idx
+    return write_mnist
+
+
+def make_two_tasks(num_classes=2):
     """Two small tasks of different shapes (n = 90 and 60, d = 5) with a hard and a soft target:
     sphere-XOR labels (binary), or for C classes the sector of (x₁, x₂) as the label."""
     from kd_theory import data, losses, sweep
@@ -35,8 +117,9 @@ def two_tasks(num_classes=2):
             hard = np.asarray(losses.hard_target(ds.y_train))
             y_train, y_test = ds.y_train, ds.y_test
         else:
-            sector = lambda X: (np.floor((np.arctan2(X[:, 1], X[:, 0]) + np.pi) / (2 * np.pi) * num_classes)
-                                .astype(np.int32) % num_classes)
+            def sector(X):
+                angle = np.arctan2(X[:, 1], X[:, 0]) + np.pi
+                return np.floor(angle / (2 * np.pi) * num_classes).astype(np.int32) % num_classes
             y_train, y_test = sector(ds.X_train), sector(ds.X_test)
             angles = np.arctan2(ds.X_train[:, 1], ds.X_train[:, 0])[:, None]
             centres = -np.pi + (np.arange(num_classes) + 0.5) * 2 * np.pi / num_classes
@@ -48,7 +131,13 @@ def two_tasks(num_classes=2):
     return tasks
 
 
-def one_by_one(run, task, options):
+@pytest.fixture(scope="session")
+def two_tasks():
+    """``two_tasks(num_classes=2)``: two small engine tasks of different shapes (see make_two_tasks)."""
+    return make_two_tasks
+
+
+def _one_by_one(run, task, options):
     """The rows of ``run`` trained alone by the reference trainer (autodiff, one network)."""
     from kd_theory import nets, rng, train
     objective = task.objective
@@ -69,7 +158,13 @@ def one_by_one(run, task, options):
     return rows
 
 
-def assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
+@pytest.fixture(scope="session")
+def one_by_one():
+    """``one_by_one(run, task, options)``: the rows of one run trained alone by the reference trainer."""
+    return _one_by_one
+
+
+def _assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
     """Losses to ``atol``; 0-1 metrics to within one flipped indicator. Programs of different shapes
     round differently, so a point whose output is at rounding level can land on either side of zero
     at one step: a 0-1 metric then moves by exactly 1/n (or 1/(n·steps) for an iteration average)."""
@@ -84,14 +179,17 @@ def assert_rows_close(rows, expected_rows, tasks, atol=1e-5):
                                        err_msg=f"{k} of {got}")
 
 
-def read_csv_rows(path):
-    """The rows of a results CSV with numbers as floats, "" as None and True/False as booleans."""
-    def value(v):
-        if v == "":
-            return None
-        try:
-            return float(v)
-        except ValueError:
-            return {"True": True, "False": False}.get(v, v)
-    with open(path, encoding="utf-8") as fh:
-        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+@pytest.fixture(scope="session")
+def assert_rows_close():
+    return _assert_rows_close
+
+
+@pytest.fixture(scope="session")
+def sweep_script():
+    """The small sweep script run in subprocesses (tests/kd_theory/sweep/sweep_script.py) as a module:
+    its path is ``.__file__``, its problem ``.small_problem()``."""
+    path = os.path.join(REPO, "tests", "kd_theory", "sweep", "sweep_script.py")
+    spec = importlib.util.spec_from_file_location("sweep_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -49,6 +49,7 @@ class GroupState(NamedTuple):
     W0: jax.Array         # (V, L, S, d)
     loss_sum: jax.Array   # (V, L, K)
     error_sum: jax.Array  # (V, L, K)
+    diverged_at: jax.Array  # (V, L, K) int32: the first step whose training outputs were non-finite, else −1
 
 
 class ChunkState(NamedTuple):
@@ -101,8 +102,9 @@ def slice_outputs(H, coef, runs: SliceRuns, slots: int):
 
 def slice_step(X, y, target, params, W0, runs: SliceRuns, objective: losses.Objective, slots: int,
                train_output_layer: bool):
-    """One projected GD step of every run in a slice; returns (params, loss (K,), error (K,)), the loss
-    and error being those of the parameters before the step."""
+    """One projected GD step of every run in a slice; returns (params, loss (K,), error (K,), finite (K,)),
+    the loss, error and whether every training output was finite being those of the parameters before the
+    step (a non-finite output is how a diverged run shows itself, at no extra cost)."""
     H = nets.pre_activations(params["W"], X)                       # (S, n)
     coef = _coefficients(params, runs)
     f = slice_outputs(H, coef, runs, slots)                         # (K, n[, C])
@@ -116,11 +118,12 @@ def slice_step(X, y, target, params, W0, runs: SliceRuns, objective: losses.Obje
         grad_a = jnp.einsum("sn,sn...->s...", jax.nn.relu(H), residual) / X.shape[0]
         scale = (runs.lr * runs.inv_sqrt_width).reshape(runs.lr.shape + (1,) * (a.ndim - 1))
         a = a - scale * grad_a
-    return {"W": nets.project_rows(W, W0, runs.radius), "a": a}, loss, error
+    finite = jnp.all(jnp.isfinite(f.reshape(f.shape[0], -1)), axis=-1)
+    return {"W": nets.project_rows(W, W0, runs.radius), "a": a}, loss, error, finite
 
 
 def slice_metrics(data_index, data: GroupData, target, params, W0, runs: SliceRuns, inputs,
-                  objective: losses.Objective, shape: GroupShape, loss_sum, error_sum, steps):
+                  objective: losses.Objective, shape: GroupShape, loss_sum, error_sum, diverged_at, steps):
     """Every metric of :data:`METRICS` (and the objective's extra ones; :data:`VAL_METRICS` when the
     group has validation sets) for the K run slots of a slice."""
     X, y = data.X_train[data_index], data.y_train[data_index]
@@ -134,7 +137,8 @@ def slice_metrics(data_index, data: GroupData, target, params, W0, runs: SliceRu
     metrics = {"avg_train_loss": loss_sum / steps, "avg_train_error": error_sum / steps,
                "final_train_loss": jnp.mean(objective.loss(f, target), axis=-1),
                "final_train_error": train_error, "train_acc": 1.0 - train_error,
-               "max_move_B": jax.ops.segment_max(move, runs.slot, shape.slots)}
+               "max_move_B": jax.ops.segment_max(move, runs.slot, shape.slots),
+               "diverged_step": diverged_at}
     held_out = {"test": (data.X_test[data_index], data.y_test[data_index])}
     if shape.n_val:
         held_out["val"] = (data.X_val[data_index], data.y_val[data_index])
@@ -162,24 +166,25 @@ def make_program(shapes: tuple, options: EngineOptions, progress=None):
         runs = [per_slice(lambda i: slice_runs(i, dtype))(inp) for inp in inputs]
         initial = [per_slice(lambda i, s=s: init_slice(i, s, options, dtype))(inp) for s, inp in zip(shapes, inputs)]
 
-        def group_step(shape, objective, d, inp, r, state: GroupState) -> GroupState:
+        def group_step(shape, objective, d, inp, r, state: GroupState, t) -> GroupState:
             def one(ds, target, params, W0, sr):
                 return slice_step(d.X_train[ds], d.y_train[ds], target, params, W0, sr, objective, shape.slots,
                                   options.train_output_layer)
-            params, loss, error = per_slice(one)(inp.dataset, inp.targets, state.params, state.W0, r)
-            return GroupState(params, state.W0, state.loss_sum + loss, state.error_sum + error)
+            params, loss, error, finite = per_slice(one)(inp.dataset, inp.targets, state.params, state.W0, r)
+            diverged_at = jnp.where((state.diverged_at < 0) & ~finite, t.astype(jnp.int32), state.diverged_at)
+            return GroupState(params, state.W0, state.loss_sum + loss, state.error_sum + error, diverged_at)
 
         def evaluate(states, steps):
             out = []
             for shape, objective, d, inp, r, st in zip(shapes, objectives, data, inputs, runs, states):
-                def one(ds, target, params, W0, sr, i, ls, es):
-                    return slice_metrics(ds, d, target, params, W0, sr, i, objective, shape, ls, es, steps)
+                def one(ds, target, params, W0, sr, i, ls, es, da):
+                    return slice_metrics(ds, d, target, params, W0, sr, i, objective, shape, ls, es, da, steps)
                 out.append(per_slice(one)(inp.dataset, inp.targets, st.params, st.W0, r, inp, st.loss_sum,
-                                          st.error_sum))
+                                          st.error_sum, st.diverged_at))
             return tuple(out)
 
         def step(carry: ChunkState, t):
-            groups = tuple(group_step(*args) for args in zip(shapes, objectives, data, inputs, runs, carry.groups))
+            groups = tuple(group_step(*args, t) for args in zip(shapes, objectives, data, inputs, runs, carry.groups))
             done = t + 1
             # One scan body for the whole run: metrics are written into slot k when step t + 1 is
             # checkpoint k (a cond, so the test-set forward runs only there).
@@ -193,7 +198,8 @@ def make_program(shapes: tuple, options: EngineOptions, progress=None):
                 jax.lax.cond(done % tick == 0, lambda: jax.debug.callback(progress, done), lambda: None)
             return ChunkState(groups, outputs), None
 
-        states = tuple(GroupState(p, p["W"], jnp.zeros(i.lr.shape, dtype), jnp.zeros(i.lr.shape, dtype))
+        states = tuple(GroupState(p, p["W"], jnp.zeros(i.lr.shape, dtype), jnp.zeros(i.lr.shape, dtype),
+                                  jnp.full(i.lr.shape, -1, jnp.int32))
                        for p, i in zip(initial, inputs))
         template = jax.eval_shape(lambda: evaluate(states, jnp.asarray(1, dtype)))
         outputs = jax.tree.map(lambda a: jnp.zeros((len(options.steps),) + a.shape, a.dtype), template)
@@ -273,7 +279,20 @@ def collect_rows(chunk: Chunk, groups: list[Group], outputs, options: EngineOpti
         for local, (v, l, k) in sorted(group.where.items()):
             rows = results.setdefault(chunk.run_indices[local], [])
             for c, steps in enumerate(options.steps):
-                row = {"steps": steps, **{m: float(metrics[m][c, v, l, k]) for m in names}}
-                row["finite"] = bool(np.isfinite(row["avg_train_loss"]) and np.isfinite(row["final_train_loss"]))
+                row = {"steps": steps, **{m: float(metrics[m][c, v, l, k]) for m in names if m != "diverged_step"}}
+                step = int(metrics["diverged_step"][c, v, l, k])
+                row["diverged"] = diverged(row, step)
+                row["diverged_step"] = step if step >= 0 else None
+                row["finite"] = not row["diverged"]
                 rows.append(row)
     return results
+
+
+def diverged(row: dict, diverged_step: int = -1) -> bool:
+    """A run has diverged when a training output became non-finite at some step (``diverged_step`` ≥ 0),
+    its weights are non-finite (``max_move_B``), a loss is non-finite, or an accuracy left [0, 1]."""
+    if diverged_step >= 0 or not np.isfinite(row["max_move_B"]):
+        return True
+    if any(not np.isfinite(v) for k, v in row.items() if k.endswith("_loss")):
+        return True
+    return any(not (0.0 <= v <= 1.0) for k, v in row.items() if k.endswith("_acc"))

@@ -60,7 +60,10 @@ def test_paired_gaps_pairs_by_seed_within_each_cell():
     assert set(by) == {(None, 4.0), (4.0, 4.0), (None, 16.0), (4.0, 16.0)}
     # the seed effect (0.01·seed) cancels: soft T=4 at B=4 is +0.05 on every seed, exactly
     assert by[(4.0, 4.0)]["gap_mean"] == pytest.approx(0.05) and by[(4.0, 4.0)]["gap_se"] == pytest.approx(0, abs=1e-12)
-    assert by[(None, 4.0)]["gap_mean"] == pytest.approx(0.0, abs=1e-12) and by[(None, 4.0)]["p_value"] == 1.0
+    # identical differences are a deterministic number: no p-value, so never "significant"
+    assert by[(4.0, 4.0)]["deterministic"] and math.isnan(by[(4.0, 4.0)]["p_value"])
+    assert by[(None, 4.0)]["gap_mean"] == pytest.approx(0.0, abs=1e-12) and by[(None, 4.0)]["deterministic"]
+    assert not by[(None, 16.0)]["deterministic"] and by[(None, 16.0)]["over"] == "student seeds"
     assert by[(None, 16.0)]["gap_mean"] == pytest.approx(-0.01 + 0.001) and by[(None, 16.0)]["n_seeds"] == 3
 
 
@@ -79,11 +82,38 @@ def test_select_best_picks_the_highest_score_and_breaks_ties_deterministically()
     assert best[("b",)]["B"] == 2.0          # NaN never wins
 
 
-def test_summarise_penalises_diverged_runs_instead_of_dropping_them():
-    rows = [{"k": 1, "acc": 0.9, "loss": 0.1}, {"k": 1, "acc": 0.0, "loss": math.nan}]
-    (s,) = stats.summarise(rows, ("k",), ("acc", "loss"))
-    assert s["acc_mean"] == pytest.approx(0.45) and s["n_seeds"] == 2
-    assert s["loss_mean"] == pytest.approx(0.1) and s["loss_nonfinite"] == 1 and math.isnan(s["loss_std"])
+def test_summarise_leaves_diverged_runs_out_of_every_mean_and_counts_them():
+    rows = [{"k": 1, "acc": 0.9, "loss": 0.1, "diverged": False}, {"k": 1, "acc": 0.0, "loss": math.nan, "diverged": True},
+            {"k": 2, "acc": -2.4e-8, "loss": 0.0, "diverged": True}]
+    s1, s2 = stats.summarise(rows, ("k",), ("acc", "loss"))
+    assert s1["acc_mean"] == pytest.approx(0.9) and s1["n_seeds"] == 1 and s1["n_diverged"] == 1
+    assert math.isnan(s1["acc_std"])
+    # a regime where every run diverged is shown as such: no number, never 0.00
+    assert math.isnan(s2["acc_mean"]) and s2["n_seeds"] == 0 and s2["n_diverged"] == 1
+
+
+def test_a_setting_with_a_diverged_run_is_never_chosen():
+    summary = [{"g": "a", "lr": 1.0, "val": 0.90, "n_diverged": 0}, {"g": "a", "lr": 1e35, "val": 0.99, "n_diverged": 1}]
+    best = stats.select_best(summary, group_keys=("g",), score="val")
+    assert best[("a",)]["lr"] == 1.0
+
+
+def test_paired_gaps_leave_diverged_runs_out():
+    rows = [{"label": "hard", "seed": s, "acc": 0.8, "diverged": False} for s in range(3)]
+    rows += [{"label": "soft", "seed": s, "acc": 0.9 + 0.01 * s, "diverged": s == 2} for s in range(3)]
+    (g,) = stats.paired_gaps(rows, treatment=lambda r: r["label"] == "soft", baseline=lambda r: r["label"] == "hard",
+                             match_keys=(), cell_keys=(), metric="acc")
+    assert g["n_seeds"] == 2 and g["gap_mean"] == pytest.approx(0.105)
+
+
+def test_holm_family_gives_simultaneous_intervals_wider_than_the_single_ones():
+    cells = [{"gap_mean": 0.02, "gap_se": 0.005, "gap_low": 0.0086, "gap_high": 0.0314, "n_seeds": 5, "p_value": p}
+             for p in (0.01, 0.02, 0.3)]
+    out = stats.add_holm(cells, alpha=0.05)
+    from scipy import stats as scipy_stats
+    half = scipy_stats.t.ppf(1 - 0.05 / 6, 4) * 0.005      # Bonferroni over k = 3 cells, two-sided
+    assert out[0]["gap_low_adj"] == pytest.approx(0.02 - half) and out[0]["gap_high_adj"] == pytest.approx(0.02 + half)
+    assert out[0]["family_size"] == 3 and out[0]["gap_low_adj"] < cells[0]["gap_low"]
 
 
 def test_regime_summary_counts_holm_significant_wins_and_losses():

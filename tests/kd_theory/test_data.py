@@ -30,26 +30,9 @@ def test_digits_tasks():
         data.digits_task("half")
 
 
-def _write_idx(path, array, gz=False, magic=None):
-    array = np.asarray(array, np.uint8)
-    header = magic if magic is not None else bytes([0, 0, 8, array.ndim])
-    raw = header + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-    with (gzip.open if gz else open)(path, "wb") as fh:
-        fh.write(raw)
-
-
-def _write_mnist(directory, n_train=40, n_test=20, gz=False, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28)), "train_labels": np.arange(n_train) % 10,
-              "test_images": rng.integers(0, 256, (n_test, 28, 28)), "test_labels": np.arange(n_test) % 10}
-    for key, stem in data.MNIST_FILES.items():
-        _write_idx(os.path.join(directory, stem + (".gz" if gz else "")), arrays[key], gz)
-    return arrays
-
-
 @pytest.mark.parametrize("gz", [False, True])
-def test_idx_loader_round_trip(tmp_path, gz):
-    arrays = _write_mnist(str(tmp_path), gz=gz)
+def test_idx_loader_round_trip(tmp_path, gz, mnist_writer):
+    arrays = mnist_writer(str(tmp_path), gz=gz)
     tri, trl, tei, tel = data.load_mnist_idx(str(tmp_path))
     np.testing.assert_array_equal(tri, arrays["train_images"])
     np.testing.assert_array_equal(tel, arrays["test_labels"])
@@ -59,18 +42,18 @@ def test_idx_loader_round_trip(tmp_path, gz):
     np.testing.assert_array_equal(task.y_test, np.where(np.array([0, 2, 3, 5, 6, 8] * 4)[:12] > 4, 1.0, -1.0))
 
 
-def test_idx_loader_errors(tmp_path):
+def test_idx_loader_errors(tmp_path, mnist_writer):
     d = str(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_mnist_idx(os.path.join(d, "nowhere"))
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
         data.load_mnist_idx(d)
-    _write_mnist(d)
+    mnist_writer(d)
     path = os.path.join(d, "train-labels-idx1-ubyte")
-    _write_idx(path, np.arange(39) % 10)  # one label short
+    mnist_writer.idx(path, np.arange(39) % 10)  # one label short
     with pytest.raises(ValueError, match="40 images but 39 labels"):
         data.load_mnist_idx(d)
-    _write_idx(path, np.arange(40) % 10, magic=b"\x12\x34\x08\x01")
+    mnist_writer.idx(path, np.arange(40) % 10, magic=b"\x12\x34\x08\x01")
     with pytest.raises(ValueError, match="not an IDX file"):
         data.load_mnist_idx(d)
     with open(path, "wb") as fh:  # truncated

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from kd_theory import nets, sweep, train
-from tests.conftest import PYTHON, REPO, assert_rows_close, one_by_one, two_tasks
-from tests.sweep_script import small_problem
+
+PYTHON = sys.executable
 
 # slice_neurons=8 makes the engine step each block in slices of one or two runs (lax.map)
 @pytest.mark.parametrize("init,train_output_layer,slice_neurons", [("symmetric", False, 4096), ("standard", True, 8)])
-def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons):
+def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons, two_tasks, one_by_one,
+                                      assert_rows_close):
     tasks = two_tasks()
     runs = sweep.grid(dataset=["a", "b"], width=[4, 10], target=["hard", "soft"], seed=[0, 3],
                       lr=[0.5, 3.0], B=[None, 0.7])
@@ -36,7 +37,8 @@ def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons):
 
 
 @pytest.mark.parametrize("init,train_output_layer", [("symmetric", False), ("standard", True)])
-def test_multiclass_engine_equals_runs_one_by_one(init, train_output_layer):
+def test_multiclass_engine_equals_runs_one_by_one(init, train_output_layer, two_tasks, one_by_one,
+                                                 assert_rows_close):
     tasks = two_tasks(num_classes=5)
     runs = sweep.grid(dataset=["a", "b"], width=[4, 6, 10], target=["hard", "soft"], seed=[0, 3], lr=[2.0],
                       B=[None, 0.7])
@@ -52,7 +54,7 @@ def test_multiclass_engine_equals_runs_one_by_one(init, train_output_layer):
     # (the reference starts hard and soft runs of a seed from the same nets.init: so does the engine)
 
 
-def test_binary_and_multiclass_tasks_in_one_chunk():
+def test_binary_and_multiclass_tasks_in_one_chunk(two_tasks, one_by_one, assert_rows_close):
     binary, multi = two_tasks(), two_tasks(num_classes=3)
     tasks = {"bin": binary["a"], "multi": multi["a"]}
     runs = sweep.grid(dataset=["bin", "multi"], width=[4, 8], target=["soft"], seed=[1], lr=[1.0])
@@ -64,9 +66,9 @@ def test_binary_and_multiclass_tasks_in_one_chunk():
         assert_rows_close([rows[(run.dataset, run.width)]], one_by_one(run, tasks[run.dataset], options), tasks)
 
 
-def test_compile_does_not_depend_on_the_widths():
+def test_compile_does_not_depend_on_the_widths(sweep_script):
     # the compiled program depends on the slices' shapes (slots, neurons), not on the runs' widths
-    tasks, _ = small_problem(n_seeds=1)
+    tasks, _ = sweep_script.small_problem(n_seeds=1)
     cache = sweep.ProgramCache()
     options = sweep.EngineOptions(steps=(5,))
     first = sweep.run_sweep(sweep.grid(dataset=["xor"], width=[4, 8], target=["hard", "soft"], seed=[0]), tasks,
@@ -77,8 +79,8 @@ def test_compile_does_not_depend_on_the_widths():
     assert len(cache._compiled) == 1 and other.timings["compile_s"] == 0.0
 
 
-def test_chunking_does_not_change_results():
-    tasks, runs = small_problem(n_seeds=2)
+def test_chunking_does_not_change_results(sweep_script, assert_rows_close):
+    tasks, runs = sweep_script.small_problem(n_seeds=2)
     options = sweep.EngineOptions(steps=(15,))
     whole = sweep.run_sweep(runs, tasks, options, progress=False)
     budget = 16 * sweep.bytes_per_run(16, 120, 60, 6) / 2**30
@@ -87,8 +89,8 @@ def test_chunking_does_not_change_results():
     assert_rows_close(chunked.rows, whole.rows, tasks, atol=1e-6)
 
 
-def test_bad_grids_are_clear_errors():
-    tasks, runs = small_problem(n_seeds=1)
+def test_bad_grids_are_clear_errors(sweep_script):
+    tasks, runs = sweep_script.small_problem(n_seeds=1)
     with pytest.raises(ValueError, match="zero runs"):
         sweep.run_sweep([], tasks, progress=False)
     with pytest.raises(MemoryError, match=r"one run of width 4 .* needs about .* GiB"):
@@ -104,8 +106,8 @@ def test_bad_grids_are_clear_errors():
         sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(0,)), progress=False)
 
 
-def test_nonfinite_runs_are_flagged():
-    tasks, _ = small_problem(n_seeds=1)
+def test_nonfinite_runs_are_flagged_as_diverged(sweep_script):
+    tasks, _ = sweep_script.small_problem(n_seeds=1)
     task = tasks["xor"]
     broken = np.array(task.targets["soft"], np.float32)
     broken[3] = np.nan  # a corrupted teacher output: that run's losses are NaN, its neighbour's are not
@@ -113,11 +115,33 @@ def test_nonfinite_runs_are_flagged():
                                {"hard": task.targets["hard"], "broken": broken})}
     runs = sweep.grid(dataset=["xor"], width=[4], target=["hard", "broken"], seed=[0])
     rows = sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(30,)), progress=False).rows
+    assert [r["diverged"] for r in rows] == [False, True]
     assert [r["finite"] for r in rows] == [True, False]
 
 
-def test_resume_in_process(tmp_path):
-    tasks, runs = small_problem(n_seeds=2)
+def test_diverging_runs_leave_the_sane_runs_of_their_program_unchanged(sweep_script):
+    """lr = 1e35 sends the weights to inf within a few steps; the runs beside it in the same compiled
+    program give the same numbers as when they run alone, and the diverged ones are flagged with the step."""
+    tasks, _ = sweep_script.small_problem(n_seeds=1)
+    sane = sweep.grid(dataset=["xor"], width=[4, 8], target=["hard", "soft"], seed=[0, 1], lr=[1.0], B=[None, 1.0])
+    wild = sweep.grid(dataset=["xor"], width=[4, 8], target=["hard", "soft"], seed=[0], lr=[1e35], B=[None])
+    options = sweep.EngineOptions(steps=(10, 40))
+    mixed = sweep.run_sweep(sane + wild, tasks, options, progress=False)
+    alone = sweep.run_sweep(sane, tasks, options, progress=False)
+    assert mixed.n_chunks == 1
+    mixed_rows = {(r["width"], r["target"], r["seed"], r["lr"], r["B"], r["steps"]): r for r in mixed.rows}
+    for row in alone.rows:
+        other = mixed_rows[(row["width"], row["target"], row["seed"], row["lr"], row["B"], row["steps"])]
+        assert not other["diverged"] and other["diverged_step"] is None
+        for k in ("avg_train_loss", "final_train_loss", "test_acc", "train_acc", "max_move_B"):
+            assert other[k] == pytest.approx(row[k], rel=1e-6, abs=1e-7), k
+    wild_rows = [r for r in mixed.rows if r["lr"] == 1e35]
+    assert wild_rows and all(r["diverged"] and not r["finite"] for r in wild_rows)
+    assert all(r["diverged_step"] is not None and 0 <= r["diverged_step"] < r["steps"] for r in wild_rows)
+
+
+def test_resume_in_process(tmp_path, sweep_script):
+    tasks, runs = sweep_script.small_problem(n_seeds=2)
     options = sweep.EngineOptions(steps=(10,))
     first = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), progress=False)
     again = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), progress=False)
@@ -128,16 +152,16 @@ def test_resume_in_process(tmp_path):
     assert other.n_resumed_runs == 0
 
 
-def _reference():
-    tasks, runs = small_problem()
+def _reference(sweep_script):
+    tasks, runs = sweep_script.small_problem()
     return sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(20, 60)), progress=False).rows, tasks
 
 
 @pytest.mark.slow
-def test_killed_sweep_resumes_to_the_same_results(tmp_path):
+def test_killed_sweep_resumes_to_the_same_results(tmp_path, sweep_script, assert_rows_close, repo):
     out = str(tmp_path)
     chunk_dir = os.path.join(out, "chunks")
-    proc = subprocess.Popen([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), out, "slow"], cwd=REPO,
+    proc = subprocess.Popen([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -148,42 +172,42 @@ def test_killed_sweep_resumes_to_the_same_results(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = [f for f in os.listdir(chunk_dir) if f.startswith("chunk-")]
-    tasks, runs = small_problem()
+    tasks, runs = sweep_script.small_problem()
     total = len(sweep.plan_chunks(runs, tasks, 3 * sweep.bytes_per_run(16, 120, 60, 6)))
     assert 0 < len(finished) < total and not os.path.exists(os.path.join(out, "rows.json"))
-    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), out, "slow"], cwd=REPO,
+    done = subprocess.run([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming:" in done.stderr
     with open(os.path.join(out, "rows.json")) as fh:
         rows = json.load(fh)
-    assert_rows_close(rows, *_reference(), atol=1e-6)
+    assert_rows_close(rows, *_reference(sweep_script), atol=1e-6)
 
 
 @pytest.mark.slow
-def test_sharded_over_four_devices_equals_one_device(tmp_path):
+def test_sharded_over_four_devices_equals_one_device(tmp_path, sweep_script, assert_rows_close, repo):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), str(tmp_path), "devices"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([PYTHON, sweep_script.__file__, str(tmp_path), "devices"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "rows.json") as fh:
         sharded = json.load(fh)
     with open(tmp_path / "rows_single.json") as fh:
         single = json.load(fh)
-    reference, tasks = _reference()
+    reference, tasks = _reference(sweep_script)
     assert_rows_close(sharded, single, tasks, atol=1e-6)
     assert_rows_close(sharded, reference, tasks, atol=1e-6)
 
 
 @pytest.mark.slow
-def test_submitit_local_executor(tmp_path):
+def test_submitit_local_executor(tmp_path, sweep_script, assert_rows_close, repo):
     pytest.importorskip("submitit")
-    done = subprocess.run([PYTHON, os.path.join(REPO, "tests", "sweep_script.py"), str(tmp_path), "submitit"],
-                          cwd=REPO, capture_output=True, text=True, timeout=400)
+    done = subprocess.run([PYTHON, sweep_script.__file__, str(tmp_path), "submitit"],
+                          cwd=repo, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "rows.json") as fh:
         rows = json.load(fh)
-    assert_rows_close(rows, *_reference(), atol=1e-6)
+    assert_rows_close(rows, *_reference(sweep_script), atol=1e-6)
     assert len(os.listdir(tmp_path / "chunks")) > 1
 
 
@@ -195,8 +219,8 @@ def test_missing_submitit_says_how_to_install(monkeypatch):
         sweep.make_executor("ray")
 
 
-def test_float64_sweeps_really_run_in_float64():
-    tasks, _ = small_problem(n_seeds=1)
+def test_float64_sweeps_really_run_in_float64(sweep_script):
+    tasks, _ = sweep_script.small_problem(n_seeds=1)
     runs = sweep.grid(dataset=["xor"], width=[8], target=["hard", "soft"], seed=[0], lr=[2.0], B=[None, 1.0])
     options = sweep.EngineOptions(steps=(40,), dtype="float64")
     inside = sweep.run_sweep(runs, tasks, options, progress=False).rows  # the engine turns x64 on itself

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kd_theory import data
-from tests.test_data import _write_mnist
+
 
 
 def _rows(X):
@@ -29,8 +29,8 @@ def test_digits_validation_is_held_out_and_test_is_unchanged(variant):
     np.testing.assert_allclose(np.linalg.norm(split.X_val, axis=1), 1.0, rtol=1e-5)
 
 
-def test_mnist_validation_is_the_last_training_images(tmp_path):
-    arrays = _write_mnist(str(tmp_path), n_train=40, n_test=20)
+def test_mnist_validation_is_the_last_training_images(tmp_path, mnist_writer):
+    arrays = mnist_writer(str(tmp_path), n_train=40, n_test=20)
     task = data.mnist_task(str(tmp_path), "full", center=False, val_size=10)
     assert len(task.y_train) == 30 and len(task.y_val) == 10 and len(task.y_test) == 20
     last = arrays["train_images"].reshape(40, -1)[-10:].astype(float)

@@ -1,0 +1,70 @@
+"""The verdict vocabulary: each rule on hand-made numbers, and an unmet precondition always wins."""
+import math
+
+import pytest
+
+from kd_theory.protocol import verdicts
+
+CLAIM = verdicts.Claim("soft labels beat hard labels at m = 4", "Mandal et al., Table 1", "prediction")
+
+
+def test_an_unmet_precondition_makes_any_outcome_inconclusive_and_names_it():
+    pre = [verdicts.teacher_lead(0.95, 0.949), verdicts.at_least("seeds", 10, 5, "report seeds ≥ 5")]
+    v = verdicts.judge(CLAIM, pre, "not reproduced", "rule", "gap +0.1 [−0.2, +0.4]", settle="a stronger teacher")
+    assert v.verdict == "inconclusive" and v.unmet == ["teacher lead"]
+    assert "teacher lead" in v.evidence and v.settle == "a stronger teacher"
+    assert v.to_json()["preconditions"][0]["met"] is False and v.to_json()["claim"]["type"] == "prediction"
+
+
+def test_met_preconditions_keep_the_outcome():
+    v = verdicts.judge(CLAIM, [verdicts.teacher_lead(0.98, 0.90)], "reproduced", "rule", "evidence")
+    assert v.verdict == "reproduced" and v.unmet == []
+
+
+def test_claim_types_and_verdicts_are_checked():
+    with pytest.raises(ValueError, match="claim type"):
+        verdicts.judge(verdicts.Claim("q", "s", "vibe"), [], "reproduced", "r", "e")
+    with pytest.raises(ValueError, match="verdict"):
+        verdicts.judge(CLAIM, [], "probably", "r", "e")
+
+
+@pytest.mark.parametrize("mean, low, high, significant, paper, deterministic, expected", [
+    (0.07, 0.05, 0.09, True, 0.068, False, "reproduced"),
+    (0.02, 0.01, 0.03, True, 0.068, False, "partly reproduced"),     # the direction, not the size
+    (0.01, -0.01, 0.03, False, 0.068, False, "not reproduced"),
+    (-0.03, -0.05, -0.01, True, 0.068, False, "contradicted"),
+    (0.02, 0.02, 0.02, False, None, True, "reproduced"),             # deterministic: by its sign, no p-value
+    (0.01, 0.005, 0.015, False, None, False, "not reproduced"),      # not Holm-significant: no claim of a win
+])
+def test_prediction_outcome(mean, low, high, significant, paper, deterministic, expected):
+    assert verdicts.prediction_outcome(mean, low, high, significant, paper, deterministic) == expected
+
+
+def test_figure_bound_and_exponent_outcomes():
+    assert verdicts.figure_outcome(0.70, 0.80, 0.75) == "reproduced"
+    assert verdicts.figure_outcome(0.70, 0.74, 0.7415, tolerance=0.002) == "reproduced"
+    assert verdicts.figure_outcome(0.70, 0.74, 0.80) == "not reproduced"
+    assert verdicts.bound_outcome(5, 5) == "consistent" and verdicts.bound_outcome(4, 5) == "contradicted"
+    assert verdicts.exponent_outcome(-1.2, -0.8, -1.0) == "consistent"
+    assert verdicts.exponent_outcome(-1.7, -1.3, -1.0) == "not reproduced"
+    assert verdicts.exponent_outcome(1.1, 1.9, 2.0, kind="at_most") == "consistent"
+    assert verdicts.exponent_outcome(2.5, 3.0, 2.0, kind="at_most") == "contradicted"
+    assert verdicts.exponent_outcome(math.nan, 1.0, 2.0) == "inconclusive"
+
+
+def test_grid_edges_allow_natural_limits_only():
+    grid = {"lr": [8.0, 32.0, 128.0], "steps": [100, 300, 1000]}
+    inside = verdicts.grid_edges([{"lr": 32.0, "steps": 300}], grid)
+    assert inside.met
+    edge = verdicts.grid_edges([{"lr": 128.0, "steps": 300}], grid)
+    assert not edge.met and "lr=128" in edge.value[0]
+    settled = verdicts.grid_edges([{"lr": 32.0, "steps": 1000, "settled": True}], grid,
+                                  natural={"steps": lambda v, row: row["settled"]})
+    assert settled.met
+    assert verdicts.loss_settled(0.100, 0.0995) and not verdicts.loss_settled(0.100, 0.090)
+
+
+def test_power_needs_an_interval_narrower_than_the_papers_effect():
+    assert verdicts.power(-0.01, 0.02, 0.068).met
+    assert not verdicts.power(-0.05, 0.05, 0.068).met
+    assert not verdicts.power(math.nan, math.nan, 0.068).met
