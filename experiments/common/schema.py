@@ -309,6 +309,19 @@ class Schema:
         """(key, default, allowed, help) of every field, for the docs pages."""
         return [(k, repr(f.default), f.describe(), f.help) for k, f in self.items()]
 
+    def markdown_table(self) -> str:
+        """The fields as a markdown table (key, default, allowed values, meaning) and the presets: what each
+        experiment's docs page shows (``python -c "from experiments.NAME.config import SCHEMA;
+        print(SCHEMA.markdown_table())"``)."""
+        lines = ["| field | default | allowed | meaning |", "|---|---|---|---|"]
+        for key, default, allowed, text in self.help_table():
+            lines.append(f"| `{key}` | `{default}` | {allowed} | {text} |")
+        lines += ["", "| preset | sets |", "|---|---|"]
+        for name, values in self.presets.items():
+            sets = ", ".join(f"`{k}={v!r}`" for k, v in values.items()) or "the defaults above"
+            lines.append(f"| `{name}` | {sets} |")
+        return "\n".join(lines)
+
 
 def _get(config, dotted: str):
     node = config

@@ -221,8 +221,8 @@ def judge(rows, chosen, table, gaps, interaction, teacher_rows, config) -> tuple
     head = own.get((dataset, width))
     best_student = {ds: max([t["test_acc_mean"] for t in table if t["dataset"] == ds and t["view"] == "own_best"
                              and math.isfinite(t["test_acc_mean"])], default=math.nan) for ds in config.datasets}
-    lead = {ds: verdicts.teacher_lead(_teacher_accuracy(teacher_rows, ds), best_student[ds], LEAD_POINTS)
-            for ds in config.datasets}
+    lead = {ds: verdicts.teacher_lead(_teacher_accuracy(teacher_rows, ds), best_student[ds], LEAD_POINTS,
+                                      name=f"teacher lead ({ds})") for ds in config.datasets}
     read = [s for (view, ds, m, label), s in chosen.items() if view == "own_best" and m == width]
     effect = paper_gap(dataset, width) / 100
     pre = [lead[dataset], converged(rows, [s for s in read if s["dataset"] == dataset], config)]

@@ -109,11 +109,11 @@ def _show(v) -> str:
 # Preconditions
 # ---------------------------------------------------------------------------------------------
 
-def teacher_lead(teacher_acc: float, student_acc: float, points: float = 3.0) -> Precondition:
+def teacher_lead(teacher_acc: float, student_acc: float, points: float = 3.0, name: str = "teacher lead") -> Precondition:
     """The teacher's test accuracy exceeds the best student's by ≥ ``points``: a teacher that knows no
     more than its student has nothing to teach, so no soft-label advantage can be expected."""
     lead = 100 * (teacher_acc - student_acc)
-    return Precondition("teacher lead", round(lead, 3), points, bool(math.isfinite(lead) and lead >= points),
+    return Precondition(name, round(lead, 3), points, bool(math.isfinite(lead) and lead >= points),
                         f"teacher test accuracy − best student's, in points, ≥ {points:g}")
 
 

@@ -34,7 +34,7 @@ def test_writes_every_file_with_its_environment_and_verdict(table1_run):
     assert {"val_acc", "test_acc", "max_move_B", "role", "train_set", "teacher", "diverged"} <= set(rows[0])
     assert results["claim"]["type"] == "prediction" and results["verdict"] in (
         "reproduced", "partly reproduced", "not reproduced", "contradicted", "inconclusive")
-    assert {p["name"] for p in results["preconditions"]} == {"teacher lead", "converged", "power"}
+    assert {p["name"] for p in results["preconditions"]} == {"teacher lead (full)", "converged", "power"}
     if not all(p["met"] for p in results["preconditions"]):
         assert results["verdict"] == "inconclusive"
     assert "Verdict (the headline cell)" in (out / "table1.md").read_text()
