@@ -189,8 +189,11 @@ class Tuple(Field):
         self.none = none  # when given, None is an allowed entry and means this
 
     def describe(self) -> str:
-        what = self.element.describe() if self.element else "values"
-        parts = ["a tuple of " + ("distinct " if self.distinct else "") + what.removeprefix("a ").removeprefix("an ")]
+        if isinstance(self.element, Choice):
+            what = "values from " + ", ".join(map(str, self.element.choices))
+        else:
+            what = (self.element.describe() if self.element else "values").removeprefix("a ").removeprefix("an ")
+        parts = ["a tuple of " + ("distinct " if self.distinct else "") + what]
         if self.min_length > 1:
             parts.append(f"at least {self.min_length} of them")
         elif self.min_length == 1:
