@@ -1,38 +1,29 @@
-"""The reproduction report: every experiment, the papers' numbers beside ours, in one page.
+"""The reproduction report: every committed results folder's section, the papers' numbers beside ours.
 
-    python -m experiments.run --experiment=report --out=runs/report \\
-        --config.include="('docs/results/table1-mnist',)"
+    python -m experiments.run --experiment=report --out=docs/report            # from docs/results, runs nothing
+    python -m experiments.run --experiment=report --preset=tiny --out=/tmp/r     # one folder, a few seconds
 
-Runs every experiment that has a ``section.py`` at its default config into ``DIR/NAME/`` (reusing
-``DIR/NAME/results.json`` when it is there), copies each ``include`` folder (a finished results folder:
-results.json + config.json, e.g. the MNIST Table-1 run) to ``DIR/included/BASENAME/`` and re-renders
-its figures there, then writes ``DIR/report.md`` (figures linked) and ``DIR/report.html``
-(self-contained: figures embedded). Rebuild from what is in DIR without running anything:
-``--config.rebuild_only=True``. One experiment's config is the sub-config of its name, e.g.
-``--config.margin.xor_dims='(3,4)'`` (applies when that experiment runs).
+Reads every folder of ``results_dir`` (default docs/results, the committed results) that holds a
+results.json and config.json of an experiment with a section.py, and writes ``report.md``,
+``report.html`` (self-contained: the committed figures embedded) and ``verdicts.json`` (one line per
+section: claim, verdict, rule, unmet preconditions — what README's verdict table is generated from).
+The output depends only on those folders, so a rebuild on a fresh clone reproduces docs/report/
+byte for byte. ``rebuild_only=False`` first runs, at its default preset, every reportable experiment
+that has no folder yet (into ``results_dir/NAME``).
 """
-from ml_collections import config_dict
+from experiments.common.schema import Bool, Path, Schema, Str, Tuple
 
-# the report's own keys: an experiment with one of these names could not have its sub-config
-RESERVED = ("experiments", "include", "rerun", "rebuild_only")
+SCHEMA = Schema(
+    fields=dict(
+        results_dir=Path("docs/results", exists="dir", help="the folder of results folders (one per section)"),
+        folders=Tuple(None, Str(), help="the results folders (names inside results_dir) to show, in order; None = "
+                                        "every reportable one, sorted"),
+        rebuild_only=Bool(True, help="True: never run anything; False: first run (default preset) every reportable "
+                                     "experiment that has no folder in results_dir"),
+    ),
+    presets={"tiny": {"folders": ("table1",)}, "paper": {}},
+)
 
 
-def experiment_configs() -> dict:
-    """{name: get_config()} of every experiment package that has a section.py, except the report."""
-    import importlib
-
-    from experiments.report import discovery
-    return {name: importlib.import_module(f"experiments.{name}.config").get_config()
-            for name in discovery.reportable() if name not in RESERVED}
-
-
-def get_config():
-    c = config_dict.ConfigDict()
-    c.experiments = ()            # which experiments to show, e.g. ('table1', 'margin'); () = every one
-    c.include = ()                # finished results folders shown as their own sections, e.g.
-                                  # ('docs/results/table1-mnist',); identified by their config.json "experiment"
-    c.rerun = False               # True: run the experiments again even where DIR/NAME/results.json exists
-    c.rebuild_only = False        # True: never run anything; every DIR/NAME/results.json must exist
-    for name, sub in experiment_configs().items():
-        c[name] = sub             # --config.NAME.KEY=VALUE overrides that experiment's config
-    return c
+def get_config(preset: str = ""):
+    return SCHEMA.config(preset)
