@@ -19,23 +19,24 @@ from kd_theory import biased, losses, nets, train
 
 def train_network_teacher(key, X, y, *, width: int = 512, steps: int = 2000, learning_rate: float = 0.01,
                           optimizer: str = "adam", batch_size: int | None = None,
-                          train_output_layer: bool = True, num_classes: int = 2):
+                          train_output_layer: bool = True, num_classes: int = 2, progress=None):
     """A wide two-layer ReLU teacher trained on hard labels, symmetric init: the logistic loss with one
     output (``num_classes=2``, labels ±1) or the softmax cross-entropy with C outputs (labels 0..C−1).
 
     Both layers train by default (the paper does not say how its teacher was trained; a strong teacher
-    is what Table 1 needs). Returns the teacher's params.
+    is what Table 1 needs). ``progress``: a :class:`kd_theory.progress.StepReporter` or None. Returns the
+    teacher's params.
     """
     objective = losses.objective_for(num_classes)
     target = objective.hard_target(jnp.asarray(y), num_classes)
     return _train_wide_network(key, X, target, objective.loss, width=width, steps=steps,
                                learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
                                train_output_layer=train_output_layer,
-                               num_outputs=None if num_classes == 2 else num_classes)
+                               num_outputs=None if num_classes == 2 else num_classes, progress=progress)
 
 
 def _train_wide_network(key, X, target, loss_fn, *, width, steps, learning_rate, optimizer, batch_size,
-                        train_output_layer, num_outputs):
+                        train_output_layer, num_outputs, progress=None):
     """Symmetric init (first half of ``key``) then optax training on mean_i loss_fn(f_i, target_i)
     (minibatches drawn with the second half). The one trainer of every teacher here."""
     init_key, train_key = jax.random.split(key)
@@ -43,7 +44,7 @@ def _train_wide_network(key, X, target, loss_fn, *, width, steps, learning_rate,
     params, _ = train.train_with_optax(params, jnp.asarray(X), target,
                                        train.make_optimizer(optimizer, learning_rate), steps=steps,
                                        key=train_key, batch_size=batch_size,
-                                       train_output_layer=train_output_layer, loss_fn=loss_fn)
+                                       train_output_layer=train_output_layer, loss_fn=loss_fn, progress=progress)
     return params
 
 

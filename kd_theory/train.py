@@ -90,9 +90,11 @@ def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformat
 
 def train_with_optax(params, X, target, optimizer: optax.GradientTransformation, *, steps: int, key=None,
                      batch_size: int | None = None, train_output_layer: bool = True,
-                     loss_fn: Callable = losses.binary_kl):
+                     loss_fn: Callable = losses.binary_kl, progress=None):
     """Train with an optax optimiser; each step uses a random minibatch of ``batch_size`` examples
-    (full batch when None). Returns (final params, per-step minibatch loss)."""
+    (full batch when None). ``progress``: a :class:`kd_theory.progress.StepReporter` (or None) told the
+    step every few percent. Returns (final params, per-step minibatch loss)."""
+    from kd_theory.progress import report_step
     n = X.shape[0]
     if batch_size is not None and not 0 < batch_size <= n:
         raise ValueError(f"batch_size must be in 1..{n}; got {batch_size}")
@@ -103,7 +105,8 @@ def train_with_optax(params, X, target, optimizer: optax.GradientTransformation,
     def loss_of(tp, Xb, tb):
         return mean_loss({**tp, **frozen}, Xb, tb, loss_fn)
 
-    def step(carry, step_key):
+    def step(carry, inputs):
+        step_key, t = inputs
         tp, opt_state = carry
         if batch_size is None:
             Xb, tb = X, target
@@ -112,7 +115,9 @@ def train_with_optax(params, X, target, optimizer: optax.GradientTransformation,
             Xb, tb = X[idx], target[idx]
         loss, grads = jax.value_and_grad(loss_of)(tp, Xb, tb)
         updates, opt_state = optimizer.update(grads, opt_state, tp)
+        report_step(progress, t)
         return (optax.apply_updates(tp, updates), opt_state), loss
 
-    (tp, _), loss_t = jax.lax.scan(step, (trainable, optimizer.init(trainable)), jax.random.split(key, steps))
+    (tp, _), loss_t = jax.lax.scan(step, (trainable, optimizer.init(trainable)),
+                                   (jax.random.split(key, steps), jnp.arange(steps)))
     return {**tp, **frozen}, loss_t

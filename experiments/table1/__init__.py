@@ -51,7 +51,7 @@ def make_teacher(config, variant: str, ds, k: int):
     if t.kind == "kernel":
         return targets.kernel_teacher(key, ds, name=f"kernel{k}", num_gates=t.kernel_gates)
     return targets.network_teacher(key, ds, name=f"network{k}", width=t.width, steps=t.steps, learning_rate=t.lr,
-                                   optimizer=t.optimizer, batch_size=t.batch_size)
+                                   optimizer=t.optimizer, batch_size=t.batch_size, progress=config.engine.progress)
 
 
 def build_task(config, variant: str, ds) -> Task:

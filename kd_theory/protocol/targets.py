@@ -83,13 +83,16 @@ def _splits(data: Dataset) -> dict:
 
 
 def network_teacher(key, data: Dataset, *, name: str = "network", width: int = 512, steps: int = 2000,
-                    learning_rate: float = 0.01, optimizer: str = "adam", batch_size: int | None = None) -> Teacher:
+                    learning_rate: float = 0.01, optimizer: str = "adam", batch_size: int | None = None,
+                    progress: bool = False) -> Teacher:
     """A wide two-layer ReLU network trained on the hard training labels
-    (:func:`kd_theory.teachers.train_network_teacher`), evaluated on every split."""
+    (:func:`kd_theory.teachers.train_network_teacher`), evaluated on every split; ``progress`` shows a bar."""
     from kd_theory import nets, teachers
+    from kd_theory.progress import step_reporter
+    reporter = step_reporter(steps, f"teacher {name} ({data.name})", progress)
     params = teachers.train_network_teacher(key, data.X_train, data.y_train, width=width, steps=steps,
                                             learning_rate=learning_rate, optimizer=optimizer,
-                                            batch_size=batch_size, num_classes=data.num_classes)
+                                            batch_size=batch_size, num_classes=data.num_classes, progress=reporter)
     logits = {k: np.asarray(nets.apply(params, x)) for k, x in _splits(data).items()}
     return teacher_from_logits(name, "network", data, logits, width=width, steps=steps, learning_rate=learning_rate,
                                optimizer=optimizer, batch_size=batch_size)
