@@ -163,10 +163,15 @@ def console_main(argv=None):
     flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
     flags.DEFINE_string("out", None, "Output directory (created if needed).")
     flags.DEFINE_string("preset", "default", "Named preset of the experiment's config.py (default, tiny, paper, …).")
+    flags.DEFINE_string("compilation_cache", "", "JAX's persistent compilation cache: '' = the user cache folder "
+                        "($KD_CACHE_DIR/jax or ~/.cache/kd-theory/jax), 'off', or a folder.")
 
     def main(_):
         if not flags.FLAGS.out:
             _fail("--out=DIR is required (the directory results are written to)")
+        from kd_theory import compile_cache
+        if flags.FLAGS.compilation_cache != "off":
+            compile_cache.enable(flags.FLAGS.compilation_cache or None)
         try:
             run_experiment(name, flags.FLAGS.config, flags.FLAGS.out, argv, flags.FLAGS.preset)
         except LaunchError as exc:

@@ -32,6 +32,7 @@ def environment_info() -> dict:
         "x64": bool(jax.config.jax_enable_x64),
         # float32 matmuls on a GPU may run in TF32 unless this is "float32"/"highest" (it changes the digits)
         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
+        "compilation_cache": jax.config.jax_compilation_cache_dir or "off",
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": platform.node(),
