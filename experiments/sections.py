@@ -15,7 +15,7 @@ import json
 import os
 import shlex
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "no published claim")
+from kd_theory.protocol.verdicts import VERDICTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +33,10 @@ class PaperComparison:
 class Section:
     """One experiment's part of the report.
 
-    verdict: one of VERDICTS, computed from the numbers; criterion: the rule that computed it, in one
-    sentence (e.g. "soft − hard at m = 4 on full > 0 with paired 95% interval excluding 0, at each label
-    type's validation-chosen regime"); summary: a short markdown paragraph of what the numbers say;
+    verdict: one of :data:`kd_theory.protocol.VERDICTS`, computed from the numbers (results.json's
+    ``verdict``); criterion: the rule that computed it (results.json's ``rule``); claim: the paper's
+    statement ({quote, source, type}); preconditions: the measured ones ([{name, value, threshold, met,
+    rule}]); summary: a short markdown paragraph of what the numbers say;
     tables: markdown tables (each a string, header row first); figures: file names inside results_dir
     (PNG), the headline figure first; paper: the published numbers beside ours; provenance: the config
     and environment that produced the results (from results.json / config.json)."""
@@ -48,10 +49,22 @@ class Section:
     figures: tuple = ()
     paper: tuple = ()
     provenance: dict = dataclasses.field(default_factory=dict)
+    claim: dict = dataclasses.field(default_factory=dict)
+    preconditions: tuple = ()
+    evidence: str = ""
+    settle: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"Section.verdict={self.verdict!r}: allowed {', '.join(VERDICTS)}")
+
+
+def verdict_fields(results: dict) -> dict:
+    """The Section fields that come straight from results.json's verdict (claim, preconditions, verdict, rule,
+    evidence, settle): every section takes them from there, so the report and the results cannot disagree."""
+    return {"verdict": results["verdict"], "criterion": results["rule"], "claim": results["claim"],
+            "preconditions": tuple(results["preconditions"]), "evidence": results.get("evidence", ""),
+            "settle": results.get("settle", "")}
 
 
 def provenance(results: dict, results_dir: str) -> dict:

@@ -138,7 +138,7 @@ def solve_gated_margin_dual(S, YX, q0, tol=DEFAULT_TOL, max_iters=DEFAULT_MAX_IT
     cancel at the optimum): the subgradient is then a set and the primal is not read off q*.
 
     Taking S rather than the gates lets the caller fix S once (in float64): the certificates are
-    then about the same sampled problem as the solve. Returns a :class:`SolverResult`; ``primal`` is
+    then about the same sampled problem as the solve. Returns a :class:`~kd_theory.solvers.SolverResult`; ``primal`` is
     the v (K, d) on the gates that certifies ``lower`` (lower = min_i m_i(primal)).
     """
     linear_map = lambda q: gate_sums(q, S, YX)

@@ -1,62 +1,11 @@
-"""Pieces every experiment shares: config checks that name the bad key, and the engine's executor from
-a config. (Statistics over seeds live in :mod:`kd_theory.stats`.)"""
+"""What the experiments share above the library: the results format, seed sets, number formats, and the
+verdict block every render writes. Typed configs live in :mod:`experiments.common.schema`; the protocol
+(tasks, selection, verdicts) in :mod:`kd_theory.protocol`; statistics in :mod:`kd_theory.stats`."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
-
-def check(condition: bool, key: str, value, allowed: str):
-    """Raise ValueError('config.KEY=VALUE: allowed ...') unless ``condition``."""
-    if not condition:
-        raise ValueError(f"--config.{key}={value!r} is not allowed: {allowed}")
-
-
-def _values(config, key: str) -> tuple:
-    values = tuple(config[key]) if isinstance(config[key], (tuple, list)) else (config[key],)
-    check(len(values) > 0, key, config[key], "give at least one value")
-    check(all(isinstance(v, (int, float, str, np.generic)) for v in values), key, config[key],
-          "a value or a flat tuple of values")  # (and set() below needs hashable entries)
-    check(len(set(values)) == len(values), key, config[key], "each value once (no duplicates)")
-    return values
-
-
-def check_positive_ints(config, key: str, even: bool = False, even_hint: str = ""):
-    values = _values(config, key)
-    for v in values:
-        check(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0, key, config[key],
-              "positive integers")
-        if even:
-            check(v % 2 == 0, key, config[key], "even widths (symmetric init pairs neurons)" + even_hint)
-
-
-def check_positive_floats(config, key: str, allow_zero: bool = False):
-    values = _values(config, key)
-    for v in values:
-        ok = isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-        check(ok, key, config[key], "finite numbers " + (">= 0" if allow_zero else "> 0"))
-
-
-def check_executor(config):
-    """The executor is known and, for submitit ones, installed (checked before any work is done)."""
-    from kd_theory import sweep
-    check(isinstance(config.executor, str) and config.executor in sweep.EXECUTORS, "executor", config.executor, ", ".join(sweep.EXECUTORS))
-    if config.executor != "local":
-        import importlib.util
-        check(importlib.util.find_spec("submitit") is not None, "executor", config.executor,
-              "local (submitit is not installed: pip install submitit)")
-
-
-def executor_from_config(config, out_path: str):
-    from kd_theory import sweep
-    check_executor(config)
-    params = {}
-    if config.executor == "slurm":
-        params = {"timeout_min": int(config.slurm_timeout_min)}
-        if config.slurm_partition:
-            params["slurm_partition"] = config.slurm_partition
-    return sweep.make_executor(config.executor, out_path, **params)
+from experiments.common.schema import check  # noqa: F401  (the refusal every validate raises)
 
 
 def write_results(out, rows: list, results: dict, render) -> list[str]:
@@ -68,38 +17,69 @@ def write_results(out, rows: list, results: dict, render) -> list[str]:
     return render(results, out)
 
 
-def seed_sets(config) -> tuple[range, range]:
-    """Selection seeds 0..S−1 and report seeds S..S+R−1 (``config.select_seeds``, ``config.report_seeds``):
-    disjoint, so the reported inits are fresh."""
+def seed_sets(config, teacher: int = 0) -> tuple[range, range]:
+    """Student seeds of teacher ``teacher``: selection seeds then report seeds, ``config.select_seeds`` and
+    ``config.report_seeds`` of them, disjoint (so the reported inits are fresh) and disjoint across teachers
+    (teacher k's students are seeds k·(S+R) … k·(S+R)+S+R−1: each teacher has its own students)."""
     S, R = int(config.select_seeds), int(config.report_seeds)
-    return range(S), range(S, S + R)
-
-
-def engine_keys(c, progress: bool = True):
-    """Set the keys every engine-driven experiment shares on config ``c``: dtype, memory budget (0: half
-    the device memory, or a quarter of RAM (≤ 8 GiB) on CPU), executor ("local", "submitit-local" or
-    "slurm") with its Slurm settings, and progress reporting."""
-    c.dtype = "float32"
-    c.memory_budget_gb = 0.0
-    c.executor = "local"
-    c.slurm_partition = ""
-    c.slurm_timeout_min = 60
-    c.progress = progress
-    return c
+    base = teacher * (S + R)
+    return range(base, base + S), range(base + S, base + S + R)
 
 
 def percent(mean, std=None, digits: int = 1) -> str:
-    """100·mean (± 100·std) with ``digits`` decimals; "n/a" for a missing or non-finite mean or std."""
+    """100·mean (± 100·std) with ``digits`` decimals; "n/a" for a missing or non-finite mean or std; never
+    "-0.00" (a rounding of a tiny negative number)."""
     if mean is None or not math.isfinite(mean):
         return "n/a"
+    value = f"{100 * mean:.{digits}f}"
     if std is None:
-        return f"{100 * mean:.{digits}f}"
-    return f"{100 * mean:.{digits}f} ± " + (f"{100 * std:.{digits}f}" if math.isfinite(std) else "n/a")
+        return _no_negative_zero(value)
+    return _no_negative_zero(value) + " ± " + (f"{100 * std:.{digits}f}" if math.isfinite(std) else "n/a")
+
+
+def _no_negative_zero(text: str) -> str:
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def gap_points(g, digits: int = 1, missing_interval: str = "") -> str:
-    """"+x.x [low, high]*": a paired gap (``gap_mean``, ``gap_low``, ``gap_high`` as shares) in points with
-    its 95% interval (``missing_interval`` when it is not finite), * when ``significant`` (Holm)."""
-    interval = (f" [{100 * g['gap_low']:+.{digits}f}, {100 * g['gap_high']:+.{digits}f}]"
-                if math.isfinite(g["gap_low"]) else missing_interval)
-    return f"{100 * g['gap_mean']:+.{digits}f}{interval}{'*' if g.get('significant') else ''}"
+    """"+x.x [low, high]*": a paired gap in points (``gap_mean`` as a share) with its Holm-family
+    (Bonferroni-simultaneous) interval ``gap_low_adj, gap_high_adj`` when it has one, else its 95%
+    interval; "* " when Holm-significant; "(deterministic, n = …)" when every pair differed by the same
+    number (no test); "n/a" when the cell has no pairs (every run diverged)."""
+    if g is None or not math.isfinite(g.get("gap_mean", math.nan)):
+        return "n/a"
+    mean = f"{100 * g['gap_mean']:+.{digits}f}"
+    if g.get("deterministic"):
+        return f"{mean} (deterministic, n = {g.get('n_seeds')})"
+    low, high = g.get("gap_low_adj", g.get("gap_low")), g.get("gap_high_adj", g.get("gap_high"))
+    interval = (f" [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
+                if low is not None and math.isfinite(low) else missing_interval)
+    return f"{mean}{interval}{'*' if g.get('significant') else ''}"
+
+
+def verdict_markdown(verdict: dict, title: str = "Verdict") -> str:
+    """The claim, the measured preconditions and the verdict with its rule, as markdown (from a
+    :meth:`kd_theory.protocol.Verdict.to_json` dict)."""
+    claim = verdict["claim"]
+    lines = [f"## {title}: **{verdict['verdict']}**", "",
+             f"> {claim['quote']}", "",
+             f"— {claim['source']} (claim type: {claim['type']}"
+             + ("; paraphrased from papers.md" if claim.get("paraphrased") else "") + ")", "",
+             f"**Rule.** {verdict['rule']}", "", f"**Evidence.** {verdict['evidence']}", ""]
+    if verdict["preconditions"]:
+        lines += ["| precondition | measured | threshold | met | what is compared |", "|---|---|---|---|---|"]
+        for p in verdict["preconditions"]:
+            lines.append(f"| {p['name']} | {_cell(p['value'])} | {_cell(p['threshold'])} | "
+                         f"{'yes' if p['met'] else '**no**'} | {p['rule']} |")
+        lines.append("")
+    if verdict.get("settle"):
+        lines += [f"**What would settle it.** {verdict['settle']}", ""]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)

@@ -181,11 +181,12 @@ class Tuple(Field):
     python_type = tuple
 
     def __init__(self, default=None, element: Field | None = None, *, min_length: int = 1, max_length=None,
-                 distinct: bool = True, increasing: bool = False, help: str = ""):
+                 distinct: bool = True, increasing: bool = False, none: str | None = None, help: str = ""):
         super().__init__(None if default is None else tuple(default), help=help)
         self.element = element
         self.min_length, self.max_length = min_length, max_length
         self.distinct, self.increasing = distinct, increasing
+        self.none = none  # when given, None is an allowed entry and means this
 
     def describe(self) -> str:
         what = self.element.describe() if self.element else "values"
@@ -200,6 +201,8 @@ class Tuple(Field):
             parts.append(f"at most {self.max_length}")
         if self.increasing:
             parts.append("increasing")
+        if self.none:
+            parts.append(f"None = {self.none}")
         return ", ".join(parts)
 
     @staticmethod
@@ -210,7 +213,9 @@ class Tuple(Field):
         values = self.as_tuple(v)
         if len(values) < self.min_length or (self.max_length is not None and len(values) > self.max_length):
             return False
-        if self.element is not None and not all(e is not None and self.element.ok(e) for e in values):
+        if any(e is None for e in values) and not self.none:
+            return False
+        if self.element is not None and not all(e is None or self.element.ok(e) for e in values):
             return False
         if self.distinct:
             try:
@@ -219,6 +224,13 @@ class Tuple(Field):
             except TypeError:  # unhashable entries
                 return False
         return not (self.increasing and list(values) != sorted(values))
+
+    def validate(self, key: str, value):
+        if value is not None and self.element is not None:  # name the bad entry when there is one
+            for e in self.as_tuple(value):
+                if e is not None and not self.element.ok(e):
+                    refuse(key, value, f"{self.describe()} ({e!r} is not {self.element.describe()})")
+        super().validate(key, value)
 
 
 class Section:

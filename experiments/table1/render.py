@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from experiments import common
-from experiments.table1.protocol import B_label
+from experiments.table1.analysis import B_label
 
 
 def _pct(mean, std=None):
@@ -16,12 +16,26 @@ def _pct(mean, std=None):
 
 
 def _gap(g):
-    """+0.40 [−0.20, +1.00]* : mean paired gap in points, 95% interval, * = Holm-significant."""
-    return "n/a" if g is None else common.gap_points(g, digits=2, missing_interval=" [n/a]")
+    """+0.40 [−0.20, +1.00]* : mean paired gap in points, Holm-family interval, * = Holm-significant."""
+    return common.gap_points(g, digits=2, missing_interval=" [n/a]")
 
 
-def _seed_range(seeds):
-    return f"{seeds[0]}-{seeds[-1]}" if seeds else "none"
+def _cell(t) -> str:
+    """A table cell: mean ± std of the report seeds, or what happened when every run diverged."""
+    if t is None:
+        return "n/a"
+    if not t["n_seeds"] and t.get("n_diverged"):
+        return f"diverged ({t['n_diverged']} of {t['n_diverged']})"
+    text = _pct(t["test_acc_mean"], t["test_acc_std"])
+    return text + (f" ({t['n_diverged']} diverged)" if t.get("n_diverged") else "")
+
+
+def _teacher_accuracy(results) -> dict:
+    """{dataset: the teachers' mean test accuracy}."""
+    acc = {}
+    for t in results["teacher"]:
+        acc.setdefault(t["dataset"], []).append(t["test_acc"])
+    return {ds: float(np.mean(v)) for ds, v in acc.items()}
 
 
 def _ordered_datasets(results):
@@ -36,13 +50,16 @@ def headline_markdown(results) -> str:
     p = results["protocol"]
     head = ("| dataset | view | teacher | "
             + " | ".join(f"m={m} hard | m={m} soft | m={m} soft − hard" for m in widths) + " |")
-    lines = [f"# Table 1 ({results['source']}): each label type at its own validation-chosen regime", "",
-             f"Test accuracy (%) of report seeds {_seed_range(p['report_seeds'])}, mean ± std; regimes (lr, B, steps, "
-             f"T) chosen per cell on the validation accuracy of seeds {_seed_range(p['select_seeds'])} "
-             f"({p['select_train_set']}). soft − hard: mean paired gap in points [95% interval], * = significant "
-             f"after Holm over the cells of its view. 'unconstrained' = plain GD (B = none), its own lr and steps "
-             "chosen the same way.", "", head, "|" + "---|" * (3 + 3 * len(widths))]
-    teacher = {t["dataset"]: t["test_acc"] for t in results["teacher"]}
+    n_teachers = p.get("teachers", 1)
+    lines = [f"# Table 1 ({results['source']}): each label type at its own validation-chosen setting", "",
+             f"Test accuracy (%) of the report seeds ({n_teachers} teacher(s), each with its own students), mean ± "
+             "std over the runs that did not diverge; settings (lr, B, steps, T) chosen per cell on the validation "
+             "accuracy of the selection seeds "
+             f"({p['select_train_set']}). soft − hard: mean paired gap in points [Bonferroni-simultaneous 95% "
+             f"interval over the cells of its view], * = significant after Holm over those cells. 'unconstrained' = "
+             "plain GD (B = none), its own lr and steps chosen the same way.", "", head,
+             "|" + "---|" * (3 + 3 * len(widths))]
+    teacher = _teacher_accuracy(results)
     cell = {(t["view"], t["dataset"], t["width"], t["label"]): t for t in results["table"]}
     gap = {(g["view"], g["dataset"], g["width"]): g for g in results["gaps"]}
     for ds in _ordered_datasets(results):
@@ -50,8 +67,7 @@ def headline_markdown(results) -> str:
             parts = [ds, name, _pct(teacher.get(ds)) if view == "own_best" else ""]
             for m in widths:
                 for label in ("hard", "soft"):
-                    t = cell.get((view, ds, m, label))
-                    parts.append("n/a" if t is None else _pct(t["test_acc_mean"], t["test_acc_std"]))
+                    parts.append(_cell(cell.get((view, ds, m, label))))
                 parts.append(_gap(gap.get((view, ds, m))))
             lines.append("| " + " | ".join(parts) + " |")
         paper = results["paper"].get(ds)
@@ -109,14 +125,14 @@ def plot_table1(results):
     datasets = _ordered_datasets(results)
     widths = sorted(results["grid"]["widths"])
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), sharey=True, squeeze=False)
-    teacher = {t["dataset"]: t["test_acc"] for t in results["teacher"]}
+    teacher = _teacher_accuracy(results)
     styles = {("own_best", "hard"): ("tab:red", "-", "s", -0.09), ("own_best", "soft"): ("tab:blue", "-", "o", -0.03),
               ("unconstrained", "hard"): ("tab:red", ":", "s", 0.03),
               ("unconstrained", "soft"): ("tab:blue", ":", "o", 0.09)}
     for ax, ds in zip(axes[0], datasets):
         for (view, label), (color, ls, marker, shift) in styles.items():
             pts = sorted((t["width"], t["test_acc_mean"], t["test_acc_std"], t["n_seeds"]) for t in results["table"]
-                         if t["dataset"] == ds and t["view"] == view and t["label"] == label)
+                         if t["dataset"] == ds and t["view"] == view and t["label"] == label and t["n_seeds"])
             if not pts:
                 continue
             w, mu, sd, n = map(np.asarray, zip(*pts))
@@ -185,20 +201,31 @@ def plot_regimes(results):
 def render(results, out) -> list[str]:
     """Write table1.md, table1.png and regimes.png; return their names."""
     p = results["protocol"]
-    teacher_lines = [f"- {t['dataset']}: teacher ({t['kind']}) test {_pct(t['test_acc'])}%, validation "
+    teacher_lines = [f"- {t['dataset']}: teacher {t['teacher']} ({t['kind']}) test {_pct(t['test_acc'])}%, validation "
                      f"{_pct(t['val_acc'])}%; soft labels in (0.01, 0.99) by T: "
                      + ", ".join(f"T={T}: {100 * v:.0f}%" for T, v in t["fraction_soft_labels_in_0.01_0.99"].items())
                      + f"; n = {t['n_train']} train ({t['n_select_train']} for selection) / {t['n_val']} validation / "
                        f"{t['n_test']} test" for t in results["teacher"]]
-    md = [headline_markdown(results), "", "## Teachers", "", *teacher_lines, "",
+    md = [headline_markdown(results), "", common.verdict_markdown(results, "Verdict (the headline cell)")]
+    if results.get("interaction_verdict"):
+        md.append(common.verdict_markdown(results["interaction_verdict"], "Verdict (the gap grows with difficulty)"))
+    spread = [s for s in results.get("teacher_spread", []) if s["view"] == "own_best" and len(s["teacher_gaps"]) > 1]
+    if spread:
+        md += ["## Spread across teachers", "", "| dataset | m | gap per teacher (points) | std across teachers | "
+               "mean std across seeds (within a teacher) |", "|---|---|---|---|---|"]
+        md += [f"| {s['dataset']} | {s['width']} | {', '.join(f'{100 * g:+.2f}' for g in s['teacher_gaps'])} | "
+               f"{100 * s['across_teachers_std']:.2f} | {100 * s['within_teacher_seed_std']:.2f} |" for s in spread]
+        md.append("")
+    md += ["## Teachers", "", *teacher_lines, "",
           "## The chosen regimes", "", chosen_markdown(results), "",
           "## Matched regimes: soft − hard at the same (lr, B, steps)", "",
           f"Mean paired gap (points) per cell; source: {p['matched_source']}. * = significant after Holm over all "
           f"{len(results['matched'])} cells (α from the config). 'hard binds' = share of hard runs whose ball is "
           f"active at the end ({p['bind_rule']}).", "", matched_markdown(results), ""]
-    if results["nonfinite_runs"]:
-        md.append(f"**{len(results['nonfinite_runs'])} runs had a non-finite loss**; their outputs count as "
-                  "mistakes (see results.json).")
+    if results["n_diverged"]:
+        md.append(f"**{results['n_diverged']} run checkpoints diverged** (non-finite parameters or outputs, or an "
+                  "accuracy outside [0, 1]); they are counted and left out of every mean and test (results.json: "
+                  "diverged_runs).")
     out.write_text("table1.md", "\n".join(md))
     out.save_figure("table1.png", plot_table1(results))
     out.save_figure("regimes.png", plot_regimes(results))

@@ -92,7 +92,7 @@ def e_step(log_conf, prior, tasks, workers, labels, n_tasks: int) -> jax.Array:
 def evidence_lower_bound(counts, log_conf, prior, posteriors, n_answers: int) -> jax.Array:
     """L = [Σ_{w,k,c} n_w[k,c] log e_w[k,c] + Σ_c (Σ_{w,k} n_w[k,c]) log π_c − Σ_{t,c} q log q] / n_answers.
 
-    The two first sums are Σ_a Σ_c q[t_a, c](log e_{w_a}[l_a, c] + log π_c) regrouped by (worker, label),
+    The two first sums are Σ_a Σ_c q[t_a, c] (log e_{w_a}[l_a, c] + log π_c) regrouped by (worker, label),
     so L costs O(n_workers K² + n_tasks K) once the M-step counts exist.
     """
     joint = jnp.sum(counts * log_conf) + jnp.sum(counts.sum(axis=(0, 1)) * jnp.log(jnp.maximum(prior, EPS)))

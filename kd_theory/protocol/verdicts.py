@@ -151,13 +151,14 @@ def loss_settled(loss_at_90: float, loss_at_end: float, tolerance: float = 0.01)
     return abs(loss_at_90 - loss_at_end) <= tolerance * max(abs(loss_at_90), 1e-12)
 
 
-def power(low: float, high: float, effect: float, name: str = "power") -> Precondition:
+def power(low: float, high: float, effect: float, name: str = "power", scale: float = 100.0,
+          unit: str = "points") -> Precondition:
     """The interval [low, high] of the tested difference is narrower than the paper's ``effect``, so a
-    null result could have seen the effect."""
+    null result could have seen the effect. Value and threshold are shown ×``scale`` in ``unit``."""
     width = high - low if math.isfinite(low) and math.isfinite(high) else math.inf
-    return Precondition(name, round(width, 6) if math.isfinite(width) else "no interval", abs(effect),
-                        bool(width < abs(effect)),
-                        "width of the corrected 95% interval of the tested difference < the paper's effect")
+    return Precondition(name, round(scale * width, 4) if math.isfinite(width) else "no interval",
+                        round(scale * abs(effect), 4), bool(width < abs(effect)),
+                        f"width of the corrected 95% interval of the tested difference < the paper's effect ({unit})")
 
 
 # ---------------------------------------------------------------------------------------------

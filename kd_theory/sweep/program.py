@@ -153,7 +153,7 @@ def slice_metrics(data_index, data: GroupData, target, params, W0, runs: SliceRu
 
 def make_program(shapes: tuple, options: EngineOptions, progress=None):
     """The pure function of one chunk: ``program(data, inputs)`` with one :class:`GroupData` and one
-    :class:`GroupInputs` per group (``shapes``, static). Returns per group a dict metric ->
+    :class:`~kd_theory.sweep.layout.GroupInputs` per group (``shapes``, static). Returns per group a dict metric ->
     (checkpoints, V, L, K)."""
     dtype = jnp.dtype(options.dtype)
     total = max(options.steps)
