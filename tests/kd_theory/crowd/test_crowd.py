@@ -1,7 +1,6 @@
 """kd_theory.crowd: aggregators against crowd-kit and hand-made answers, the two-type model, CSV loading."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jax
@@ -24,15 +23,18 @@ from kd_theory.crowd.triangular import triangular_reliabilities
 # crowd-kit 1.4.2 warns about pandas 3 deprecations on every call.
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:crowdkit")
 
-DATA_DIR = Path(os.environ.get("KD_CROWD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "crowd"))
+REAL_CROWDS = ("dog", "possent", "product", "relevance", "rte", "sp")
 
 
-def real_crowd(name):
-    """(answers, truth) of a real crowd, or skip: the data are not shipped (only on the project's machines)."""
-    folder = DATA_DIR / name
-    if not (folder / "answers.csv").exists():
-        pytest.skip(f"real crowd {name!r} not found under {DATA_DIR} (set KD_CROWD_DATA)")
-    return load_crowd(folder)
+@pytest.fixture(scope="module")
+def real_crowd(shared_data):
+    """A function: (answers, truth) of a real crowd under shared_data/crowd (skips where the data are absent)."""
+    def load(name, **options):
+        folder = Path(shared_data) / "crowd" / name
+        if not (folder / "answers.csv").exists():
+            pytest.skip(f"real crowd {name!r} not found under {folder.parent}")
+        return load_crowd(folder, **options)
+    return load
 
 
 def crowdkit():
@@ -150,7 +152,7 @@ def test_dawid_skene_posteriors_equal_crowdkit_on_simulated(three_class_crowd, n
     assert np.abs(ours.to_numpy() - theirs.to_numpy()).max() < 1e-4
 
 
-def test_dawid_skene_equals_crowdkit_on_rte_with_same_stopping():
+def test_dawid_skene_equals_crowdkit_on_rte_with_same_stopping(real_crowd):
     ck = crowdkit()
     df, truth = real_crowd("rte")
     ours, theirs = DawidSkene(n_iter=100, tol=1e-5).fit(df), ck.DawidSkene(n_iter=100, tol=1e-5).fit(df)
@@ -402,7 +404,7 @@ def test_bundled_sp_ships_with_licence_and_matches_its_provenance():
         load_bundled("rte")
 
 
-def test_majority_vote_tie_rules_on_rte_match_the_provenance_figures():
+def test_majority_vote_tie_rules_on_rte_match_the_provenance_figures(real_crowd):
     df, truth = real_crowd("rte")
     probas = MajorityVote().fit_predict_proba(df).loc[truth.index]
     # PROVENANCE.md (an independent numpy implementation): 0.9187 lowest label, 0.8969 random ties.
