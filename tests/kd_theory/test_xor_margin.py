@@ -167,6 +167,24 @@ def test_margin_estimate_large_d_scales_like_one_over_d():
     assert est.value < xm.svm_margin_exact(d)
 
 
+def test_margin_table_and_command_line(capsys):
+    """The table's γ₂ rows are svm_margin_exact; over d ≥ 100 γ₂ ∝ d^−1 up to the 1/d correction (γ₂·d
+    falls from 0.2864 to 0.2825 between d = 100 and 1000: slope −1.006); the command line prints both
+    tables and the slopes, and names a bad --gates-at."""
+    table = xm.margin_table([100, 300, 1000], [4, 5], num_gates={4: 40, 5: 40}, fit_from=4)
+    assert [r["gamma2"] for r in table["svm"]] == [xm.svm_margin_exact(d) for d in (100, 300, 1000)]
+    assert -1.01 < table["slopes"]["gamma2"]["slope"] < -1.0
+    assert [r["d"] for r in table["margin"]] == [4, 5] and table["slopes"]["gamma"]["n"] == 2
+    with pytest.raises(ValueError, match=r"names no K for d = \[5\]"):
+        xm.margin_table([], [4, 5], num_gates={4: 40})
+    xm.main(["--gates", "8", "--svm-dims", "3", "50", "--margin-dims", "3", "4", "--fit-from", "3"])
+    out = capsys.readouterr().out
+    assert "| 50 | 0.0058188015 | 0.290940 |" in out and "log-log slope over d ≥ 3" in out
+    with pytest.raises(SystemExit):
+        xm.main(["--gates-at", "4:10", "--margin-dims", "4"])
+    assert "--gates-at: '4:10' is not D=K" in capsys.readouterr().err
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="d must be an integer ≥ 3"):
         xm.svm_margin_exact(2)
