@@ -190,7 +190,8 @@ def _digits_panel(ax, digits_rows):
             ax.errorbar([i + 0.06 * (j - (len(draws) - 1) / 2)], [(lo + up) / 2], yerr=[[half], [half]], fmt="o",
                         ms=3, color="C0", capsize=2, label="γ_K of each gate draw (certified)" if i == j == 0 else None)
         two_se = pct(r["gamma_upper_fresh"] + 2 * r["gamma_upper_fresh_se"]) - pct(r["gamma_upper_fresh"])
-        ax.errorbar([i + 0.25], [pct(r["gamma_upper_fresh"])], yerr=[two_se], fmt="v", ms=5, color="C3", capsize=2, label="F(q̂) ≥ γ, fresh gates (± 2 SE)" if i == 0 else None)
+        ax.errorbar([i + 0.25], [pct(r["gamma_upper_fresh"])], yerr=[two_se], fmt="v", ms=5, color="C3",
+                    capsize=2, label="F(q̂) ≥ γ, fresh gates (± 2 SE)" if i == 0 else None)
         if "gamma2_upper" in r:
             ax.plot([i + 0.4], [pct(r["gamma2_upper"])], "^", color="C2", ms=5,
                     label="SVM bound γ₂ ≥ γ" if i == 0 else None)
