@@ -30,6 +30,7 @@ from experiments import common
 from experiments.margin import analysis, render
 from experiments.margin.config import SCHEMA
 from kd_theory import data, margin, progress, rng, xor_margin
+from kd_theory.results import environment_info
 
 
 def validate(config):
@@ -152,7 +153,6 @@ def compute(config) -> dict:
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     results = {"experiment": "margin", "certified": certified, "gamma": gamma, "svm": svm,
                **analysis.analyse(certified, gamma, svm, config), "timings": timings}
-    from kd_theory.results import environment_info
     results.update({"config": config.to_dict(), "environment": environment_info()})
     return results
 

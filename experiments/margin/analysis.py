@@ -73,12 +73,26 @@ def fits(gamma_rows, svm_rows, config) -> dict:
             "gamma2_plain": exponent_fit(sd, sv, g.fit_from, 0)}
 
 
-def estimator_check(certified_rows, gamma_rows, alpha: float = CHECK_ALPHA) -> dict:
-    """At every d with a certified noisy 2-XOR solve and a Monte-Carlo γ̂ (± s): the z-scores of
+def welch_z(difference: float, se_a: float, dof_a: float, se_b: float, dof_b: float) -> float:
+    """The normal-equivalent z of a Welch t-statistic: difference / √(se_a² + se_b²) with Welch-Satterthwaite
+    degrees of freedom, mapped through Φ⁻¹(T_ν(t)), so that one threshold serves every comparison (an SE from
+    three gate draws has two degrees of freedom: its t is worth far less than a normal z)."""
+    var = se_a ** 2 + se_b ** 2
+    if var == 0:
+        return math.copysign(math.inf, difference) if difference else 0.0
+    dof = var ** 2 / (se_a ** 4 / dof_a + se_b ** 4 / dof_b)
+    t = difference / math.sqrt(var)
+    return float(scipy_stats.norm.isf(scipy_stats.t.sf(t, dof)))
 
-        z_saa  = (mean_draws lower(γ_K) − γ̂) / √(s² + se²_draws)   (E γ_K ≤ γ: large when γ̂ is too low)
-        z_dual = (γ̂ − F(q̂)) / √(s² + se²_F)                        (γ ≤ F(q̂): large when γ̂ is too high)
-        z_unif = |γ̂ − F(q_unif)| / √(s² + se²_U)                     (γ = F(q_unif): brute force, fresh gates)
+
+def estimator_check(certified_rows, gamma_rows, alpha: float = CHECK_ALPHA) -> dict:
+    """At every d with a certified noisy 2-XOR solve and a Monte-Carlo γ̂ ± s (K gates, K − 3 degrees of
+    freedom after the control variates): the z-scores of
+
+        z_saa  = (mean_draws lower(γ_K) − γ̂) / √(s² + se²_draws)  (E γ_K ≤ γ: large when γ̂ is too low;
+                                                                    Welch, se_draws has D − 1 dof: welch_z)
+        z_dual = (γ̂ − F(q̂)) / √(s² + se²_F)                       (γ ≤ F(q̂): large when γ̂ is too high)
+        z_unif = |γ̂ − F(q_unif)| / √(s² + se²_U)                    (γ = F(q_unif): brute force, fresh gates)
 
     and the Bonferroni threshold z_crit = Φ⁻¹(1 − α/(2m)) over the m = 3·(number of d) comparisons.
     Returns {"rows": [...], "z_crit", "max_z", "passed"}; passed is False when no d has both."""
@@ -92,9 +106,10 @@ def estimator_check(certified_rows, gamma_rows, alpha: float = CHECK_ALPHA) -> d
         draws_se = float(np.std(lowers, ddof=1) / math.sqrt(len(lowers)))
         s = g["gamma_se"]
         row = {"d": c["d"], "gamma": g["gamma"], "gamma_se": s, "gamma_K_lower_mean": float(np.mean(lowers)),
-               "gamma_K_lower_se": draws_se, "F_qhat": c["gamma_upper_fresh"], "F_qhat_se": c["gamma_upper_fresh_se"],
-               "F_uniform": c["gamma_symmetric"], "F_uniform_se": c["gamma_symmetric_se"]}
-        row["z_saa"] = (row["gamma_K_lower_mean"] - g["gamma"]) / math.hypot(s, draws_se)
+               "gamma_K_lower_se": draws_se, "draws": len(lowers), "F_qhat": c["gamma_upper_fresh"],
+               "F_qhat_se": c["gamma_upper_fresh_se"], "F_uniform": c["gamma_symmetric"],
+               "F_uniform_se": c["gamma_symmetric_se"]}
+        row["z_saa"] = welch_z(row["gamma_K_lower_mean"] - g["gamma"], s, g["num_gates"] - 3, draws_se, len(lowers) - 1)
         row["z_dual"] = (g["gamma"] - row["F_qhat"]) / math.hypot(s, row["F_qhat_se"])
         row["z_unif"] = abs(g["gamma"] - row["F_uniform"]) / math.hypot(s, row["F_uniform_se"])
         rows.append(row)

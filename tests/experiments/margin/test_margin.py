@@ -115,8 +115,11 @@ def test_estimator_check_recomputes_and_the_verdict_reads_it(margin_run):
     for row, c in zip(check["rows"], results["certified"][1:], strict=True):
         g = gamma[row["d"]]
         lowers = [draw["gamma_K_lower"] for draw in c["draws"]]
-        se = math.hypot(g["gamma_se"], np.std(lowers, ddof=1) / math.sqrt(len(lowers)))
-        assert row["z_saa"] == pytest.approx((np.mean(lowers) - g["gamma"]) / se)
+        se_draws = np.std(lowers, ddof=1) / math.sqrt(len(lowers))
+        t = (np.mean(lowers) - g["gamma"]) / math.hypot(g["gamma_se"], se_draws)
+        var = g["gamma_se"] ** 2 + se_draws ** 2
+        dof = var ** 2 / (g["gamma_se"] ** 4 / (g["num_gates"] - 3) + se_draws ** 4 / 1)
+        assert row["z_saa"] == pytest.approx(scipy_stats.norm.ppf(scipy_stats.t.cdf(t, dof)), abs=1e-9)
         assert row["z_dual"] == pytest.approx((g["gamma"] - c["gamma_upper_fresh"])
                                               / math.hypot(g["gamma_se"], c["gamma_upper_fresh_se"]))
         assert row["z_unif"] == pytest.approx(abs(g["gamma"] - c["gamma_symmetric"])
@@ -198,13 +201,14 @@ def test_estimator_check_flags_an_estimate_outside_the_certified_bracket():
                                                             {"gamma_K_lower": 0.0818}],
                   "gamma_upper_fresh": 0.0833, "gamma_upper_fresh_se": 0.0003,
                   "gamma_symmetric": 0.0828, "gamma_symmetric_se": 0.0003}]
-    good = analysis.estimator_check(certified, [{"d": 5, "gamma": 0.0825, "gamma_se": 0.0002}])
+    at = lambda d, gamma, se: [{"d": d, "gamma": gamma, "gamma_se": se, "num_gates": 4000}]
+    good = analysis.estimator_check(certified, at(5, 0.0825, 0.0002))
     assert good["passed"] and good["z_crit"] == pytest.approx(scipy_stats.norm.ppf(1 - 0.01 / 6))
-    low = analysis.estimator_check(certified, [{"d": 5, "gamma": 0.0790, "gamma_se": 0.0002}])  # below E γ_K
+    low = analysis.estimator_check(certified, at(5, 0.0790, 0.0002))  # below E γ_K
     assert not low["passed"] and low["rows"][0]["z_saa"] > low["z_crit"]
-    high = analysis.estimator_check(certified, [{"d": 5, "gamma": 0.0870, "gamma_se": 0.0002}])  # above F(q̂)
+    high = analysis.estimator_check(certified, at(5, 0.0870, 0.0002))  # above F(q̂)
     assert not high["passed"] and high["rows"][0]["z_dual"] > high["z_crit"]
-    assert not analysis.estimator_check(certified, [{"d": 6, "gamma": 0.07, "gamma_se": 0.001}])["passed"]
+    assert not analysis.estimator_check(certified, at(6, 0.07, 0.001))["passed"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,3 +263,13 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path, launch, args
     done = launch("--experiment=margin", f"--out={out}", *args)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_welch_z_is_the_normal_equivalent_of_the_welch_t():
+    # a huge number of degrees of freedom: the plain z
+    assert analysis.welch_z(3.0, 1.0, 1e9, 0.0, 1.0) == pytest.approx(3.0, abs=1e-6)
+    # the SE from three draws alone (2 dof): t = 4.303 is the 97.5% point of t₂, so z = 1.96
+    assert analysis.welch_z(4.302653, 0.0, 1e9, 1.0, 2.0) == pytest.approx(1.959964, abs=1e-5)
+    # Welch-Satterthwaite: two equal SEs with 2 dof each pool to 4 dof
+    t4 = scipy_stats.t.ppf(0.99, 4)
+    assert analysis.welch_z(t4 * math.sqrt(2), 1.0, 2.0, 1.0, 2.0) == pytest.approx(scipy_stats.norm.ppf(0.99))
