@@ -83,23 +83,36 @@ def test_gamma_at_small_d_is_the_brute_force_sum_over_the_support_on_the_stream_
 
 
 def test_fits_recompute_from_gamma_csv(margin_run):
-    """The exponent: least squares of log γ on (1, log d, 1/d, …) over d ≥ fit_from, t-interval on the residuals,
-    written out here; γ₂ is the exact SVM bound 1/(2√π(d−1))·(1 + O(1/d))."""
+    """The exponent: least squares of log γ on (1, log d, 1/d, …) over d ≥ fit_from, written out here. γ is
+    weighted by 1/σ², σ = its SE over γ ⊕ 5e-5 for the lattice model, its interval from σ (normal quantile;
+    scaled by √χ²_red with a t quantile when that exceeds 1); γ₂ is exact: unweighted, t-interval on the
+    residuals. γ₂ is the SVM bound 1/(2√π(d−1))·(1 + O(1/d))."""
     _, results, _, dims = margin_run
     config = results["config"]["gamma"]
     for key, value, corrections in (("gamma", "gamma", config["corrections"]), ("gamma_plain", "gamma", 0),
                                     ("gamma2", "gamma2", config["corrections"]), ("gamma2_plain", "gamma2", 0)):
         rows = [r for r in dims if r[value] is not None and r["d"] >= config["fit_from"]]
         d, v = np.array([r["d"] for r in rows]), np.array([r[value] for r in rows])
+        if value == "gamma":
+            sigma = np.array([math.sqrt((r["gamma_se"] / r["gamma"]) ** 2 + (5e-5 if r["method"] == "lattice" else 0)
+                                        ** 2) for r in rows])
+        else:
+            sigma = np.ones(len(d))
         design = np.column_stack([np.ones(len(d)), np.log(d)] + [d ** -float(k) for k in range(1, corrections + 1)])
-        coef, residual, *_ = np.linalg.lstsq(design, np.log(v), rcond=None)
+        design, target = design / sigma[:, None], np.log(v) / sigma
+        coef, residual, *_ = np.linalg.lstsq(design, target, rcond=None)
         dof = len(d) - design.shape[1]
-        se = math.sqrt(residual[0] / dof * np.linalg.inv(design.T @ design)[1, 1])
-        half = scipy_stats.t.ppf(0.975, dof) * se
+        chi2 = residual[0] / dof
+        if value == "gamma" and chi2 <= 1:
+            quantile, scale = scipy_stats.norm.ppf(0.975), 1.0
+        else:
+            quantile, scale = scipy_stats.t.ppf(0.975, dof), chi2
+        half = quantile * math.sqrt(scale * np.linalg.inv(design.T @ design)[1, 1])
         fit = results["fits"][key]
         assert fit["slope"] == pytest.approx(coef[1], abs=1e-9), key
         assert (fit["low"], fit["high"]) == pytest.approx((coef[1] - half, coef[1] + half), abs=1e-7), key
         assert fit["n"] == len(d) and fit["span"] == pytest.approx(d.max() / d.min())
+        assert fit["weighted"] == (value == "gamma")
     for r in dims:
         if r["gamma2"] is not None and r["d"] >= 50:
             assert 0 < r["gamma2"] * 2 * math.sqrt(math.pi) * (r["d"] - 1) - 1 < 1 / r["d"]
