@@ -72,13 +72,18 @@ def dimension_markdown(results) -> str:
 
 
 def fit_markdown(results) -> str:
+    """The exponents: γ weighted by its errors (the verdict's, and the plain line), γ₂ unweighted (it is exact, so
+    its interval is only the misfit of the truncated expansion)."""
     f = results["fits"]
-    lines = ["| quantity | fitted over d | finite-size terms | exponent [95% interval] |", "|---|---|---|---|"]
+    lines = ["| quantity | fitted over d | finite-size terms | exponent [95% interval] | χ²_red (weighted) |",
+             "|---|---|---|---|---|"]
     for key, name in (("gamma", "γ (the verdict's)"), ("gamma_plain", "γ, plain log-log line (the local slope)"),
-                      ("gamma2", "γ₂ (exact)"), ("gamma2_plain", "γ₂, plain log-log line")):
+                      ("gamma2", "γ₂ (exact: the interval is the expansion's misfit)"),
+                      ("gamma2_plain", "γ₂, plain log-log line")):
         fit = f[key]
+        chi2 = _fmt(fit.get("reduced_chi2"), 2) or "—"
         lines.append(f"| {name} | {fit['d_min']:g} … {fit['d_max']:g} ({fit['n']} d) | {fit['corrections']} | "
-                     f"{_fit(fit)} |")
+                     f"{_fit(fit)} | {chi2} |")
     return "\n".join(lines)
 
 
