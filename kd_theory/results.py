@@ -22,6 +22,21 @@ import warnings
 from typing import NamedTuple
 
 
+def _git_commit() -> str:
+    """The commit of the source tree this code runs from (with "+dirty" when it has uncommitted changes),
+    or "unknown" outside a git checkout."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
 def environment_info() -> dict:
     """What made a result: versions, backend, devices, host."""
     import jax
@@ -41,6 +56,7 @@ def environment_info() -> dict:
         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
         "compilation_cache": jax.config.jax_compilation_cache_dir or "off",
         "python": sys.version.split()[0],
+        "git_commit": _git_commit(),
         "platform": platform.platform(),
         "hostname": platform.node(),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
