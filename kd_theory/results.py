@@ -248,6 +248,40 @@ class ResultStore:
         return path
 
 
+class ArrayStore:
+    """Finished array-valued units (a trained teacher's logits, …) kept on disk like :class:`ResultStore`'s rows:
+    ``DIRECTORY/NAMESPACE/<key>.npz``, written atomically, keyed by :func:`payload_key`. An unreadable file
+    is moved aside with a :class:`CorruptResultWarning` and counts as not done."""
+
+    key = staticmethod(payload_key)
+
+    def __init__(self, directory: str, namespace: str):
+        self.directory = os.path.join(directory, namespace)
+
+    def get(self, key: str) -> dict | None:
+        """{name: array} stored under ``key``, or None."""
+        import numpy as np
+        path = os.path.join(self.directory, f"{key}.npz")
+        if not os.path.isfile(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return {name: saved[name] for name in saved.files}
+        except (OSError, ValueError, EOFError) as exc:
+            aside = _move_aside(path)
+            warnings.warn(f"{path} is not readable ({exc}); moved it to {aside}, it will be computed again",
+                          CorruptResultWarning, stacklevel=2)
+            return None
+
+    def put(self, key: str, **arrays) -> str:
+        import numpy as np
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        path = os.path.join(self.directory, f"{key}.npz")
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+
 def check_writable_dir(path: str) -> str:
     """Prove that ``path`` is (or can be created as) a writable directory, creating nothing.
 
