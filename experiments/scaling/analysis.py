@@ -280,9 +280,11 @@ def judge_label(label: str, table: list, successes: list, config) -> tuple[verdi
             "each exponent's interval (1/γ and 1/ε) starts at or below the bound's own exponent at the same points; "
             "contradicted when a point's interval lies wholly above C·f or an exponent's interval lies wholly above "
             "the bound's; inconclusive otherwise")
-    settle = ((f"every (γ, ε) point run at its theorem's T (theorem.max_steps ≥ {largest:,} for this grid: a GPU), "
-               if not_run else "") + "a width grid that contains every m*, and enough data sets, ε values and seeds "
-              f"for exponent intervals no wider than {MAX_INTERVAL_WIDTH} (the `paper` preset)")
+    needs = ([f"every (γ, ε) point run at its theorem's T (theorem.max_steps ≥ {largest:,} for this grid: a GPU)"]
+             if not_run else []) + (["a width grid that contains every m*"] if censored else [])
+    needs.append("a wider range of γ and ε (smaller margins and errors: far larger theorem T, so a GPU) and more seeds, "
+                 f"for exponent intervals no wider than {MAX_INTERVAL_WIDTH} (the `paper` preset)")
+    settle = "; ".join(needs)
     evidence = "; ".join(parts) + "."
     verdict = verdicts.judge(LABEL_CLAIMS[label], pre, outcome, rule, evidence, settle)
     detail = {"bound": dict(check, outcome=bound), "exponents": exponents, "n_planned": len(planned),

@@ -445,3 +445,11 @@ def test_diverged_runs_are_counted_and_never_succeed(tmp_path, launch):
         else:
             assert math.isfinite(p["m_star"]) and p["n_diverged"] == 0
     assert "runs diverged" in (out / "scaling.md").read_text()
+
+
+def test_log_ticks_label_a_range_inside_one_decade():
+    from experiments.scaling import render
+    assert render.log_ticks(0.001, 0.9) == [0.001, 0.01, 0.1]
+    assert render.log_ticks(5e5, 3e6) == [5e5, 1e6, 2e6]
+    assert render.log_ticks(2.4, 4.5) == [3.0, 4.0]          # the finest: every digit
+    assert render.log_ticks(math.nan, 1.0) == []
