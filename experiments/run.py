@@ -124,21 +124,26 @@ def validate_config(name: str, config):
 def run_experiment(name: str, config, out_path: str, argv=None, preset: str = "default"):
     """The one path from a config to a results folder, for the launcher and the report: validate (nothing
     is written before the config validates), run into ``out_path``, then write ``config.json`` (the
-    resolved config, the preset, the environment, ``argv``). Raises LaunchError with the message to print."""
-    from kd_theory.results import OutputDir, environment_info
+    resolved config, the preset, the environment, ``argv``), holding ``out_path/run.lock`` meanwhile (a
+    second run into the same folder is refused, naming the first). Raises LaunchError with the message to print."""
+    from kd_theory.results import OutputDir, OutputLocked, acquire_output_lock, environment_info, release_output_lock
     if name not in EXPERIMENTS:
         raise LaunchError(f"unknown --experiment={name!r}; valid experiments:\n{_listing()}")
     module = validate_config(name, config)
     try:
         out = OutputDir(out_path)
-    except PermissionError as exc:
+        lock = acquire_output_lock(out.path)  # one run per folder: a second would compute every run again
+    except (PermissionError, OutputLocked) as exc:
         raise LaunchError(str(exc)) from None
     try:
-        module.run(config, out)
-    except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
-        raise LaunchError(f"--experiment={name}: {exc}") from None
-    out.write_json("config.json", {"experiment": name, "preset": preset, "config": config.to_dict(),
-                                   "environment": environment_info(), "argv": list(argv or [])})
+        try:
+            module.run(config, out)
+        except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
+            raise LaunchError(f"--experiment={name}: {exc}") from None
+        out.write_json("config.json", {"experiment": name, "preset": preset, "config": config.to_dict(),
+                                       "environment": environment_info(), "argv": list(argv or [])})
+    finally:
+        release_output_lock(lock)
     return out
 
 
@@ -163,10 +168,15 @@ def console_main(argv=None):
     flags.DEFINE_string("experiment", None, "Experiment to run: " + ", ".join(EXPERIMENTS))
     flags.DEFINE_string("out", None, "Output directory (created if needed).")
     flags.DEFINE_string("preset", "default", "Named preset of the experiment's config.py (default, tiny, paper, …).")
+    flags.DEFINE_string("compilation_cache", "", "JAX's persistent compilation cache: '' = the user cache folder "
+                        "($KD_CACHE_DIR/jax or ~/.cache/kd-theory/jax), 'off', or a folder.")
 
     def main(_):
         if not flags.FLAGS.out:
             _fail("--out=DIR is required (the directory results are written to)")
+        from kd_theory import compile_cache
+        if flags.FLAGS.compilation_cache != "off":
+            compile_cache.enable(flags.FLAGS.compilation_cache or None)
         try:
             run_experiment(name, flags.FLAGS.config, flags.FLAGS.out, argv, flags.FLAGS.preset)
         except LaunchError as exc:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -133,34 +135,49 @@ def digits_task(variant: str = "full", test_fraction: float = 0.2, split_seed: i
                         "test_fraction": test_fraction, "val_fraction": val_fraction}, val_mask, num_classes)
 
 
+def _decode_idx(raw: bytes) -> np.ndarray:
+    """The array of the bytes of an IDX file; ValueError saying what is wrong."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError("not an IDX file (the first two bytes must be zero)")
+    if raw[2] != 0x08:
+        raise ValueError(f"IDX element type 0x{raw[2]:02x} is not supported (only 0x08, unsigned byte)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise ValueError("truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = math.prod(shape)  # exact (np.prod of large dimensions would overflow)
+    if len(raw) - header != expected:
+        raise ValueError(f"header says shape {shape} ({expected} bytes) but the file has "
+                         f"{len(raw) - header} bytes of data")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
 def read_idx(path: str) -> np.ndarray:
     """Read one IDX file (MNIST's format), gzipped or not, into a uint8 array.
 
     Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions, then one
-    big-endian uint32 per dimension.
+    big-endian uint32 per dimension. Every way a file can fail to decode is a ValueError naming it.
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"IDX file not found: {path}")
-    opener = gzip.open if path.endswith(".gz") else open
+    gzipped = path.endswith(".gz")
     try:
-        with opener(path, "rb") as fh:
+        with (gzip.open if gzipped else open)(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: cannot be read as {'gzip' if opener is gzip.open else 'IDX'}: {exc}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (the first two bytes must be zero)")
-    if raw[2] != 0x08:
-        raise ValueError(f"{path}: IDX element type 0x{raw[2]:02x} is not supported (only 0x08, unsigned byte)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but the file has "
-                         f"{len(raw) - header} bytes of data")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+    # a damaged gzip fails in the header (BadGzipFile), the deflate stream (zlib.error), the end
+    # (EOFError) or the checksum (BadGzipFile)
+    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+        raise ValueError(f"{path}: cannot be read as gzip ({type(exc).__name__}: {exc}); the file is damaged, "
+                         "download it again") from exc
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not gzipped and raw[:2] == b"\x1f\x8b":
+        raise ValueError(f"{path}: is gzip-compressed; name it {os.path.basename(path)}.gz or decompress it")
+    try:
+        return _decode_idx(raw)
+    except (ValueError, struct.error) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def _find_idx(directory, stem):
@@ -176,15 +193,20 @@ def load_mnist_idx(directory: str):
     """The four MNIST IDX files from ``directory`` as (train_images, train_labels, test_images, test_labels)."""
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"MNIST directory {directory!r} does not exist")
-    arrays = {key: read_idx(_find_idx(directory, stem)) for key, stem in MNIST_FILES.items()}
+    paths = {key: _find_idx(directory, stem) for key, stem in MNIST_FILES.items()}
+    arrays = {key: read_idx(path) for key, path in paths.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1:
-            raise ValueError(f"MNIST {split}: images must be 3-D and labels 1-D; got {images.shape}, {labels.shape}")
+        image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        if images.ndim != 3:
+            raise ValueError(f"{image_path}: MNIST images must be 3-D (count, rows, columns); got shape {images.shape}")
+        if labels.ndim != 1:
+            raise ValueError(f"{label_path}: MNIST labels must be 1-D; got shape {labels.shape}")
         if len(images) != len(labels):
-            raise ValueError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+            raise ValueError(f"MNIST {split}: {len(images)} images but {len(labels)} labels ({image_path}, "
+                             f"{label_path})")
         if labels.max(initial=0) > 9:
-            raise ValueError(f"MNIST {split}: labels must be digits 0..9; found {labels.max()}")
+            raise ValueError(f"{label_path}: labels must be digits 0..9; found {labels.max()}")
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
 
 

@@ -1,18 +1,40 @@
-"""One results format for every experiment and executor: atomic files, environment stamps.
+"""One results format for every experiment and executor: atomic files, environment stamps, resumable
+units of work (:class:`ResultStore`) and a lock on an output folder (:func:`lock_output_dir`).
 
 Every file is written to a temporary name in the same directory and renamed into place, so a reader
-(or a crash) never sees half a file.
+(or a crash) never sees half a file; it gets the usual permissions (0666 minus the umask).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
+import hashlib
 import io
 import json
 import os
 import platform
+import secrets
 import sys
 import tempfile
 import time
+import warnings
+from typing import NamedTuple
+
+
+def _git_commit() -> str:
+    """The commit of the source tree this code runs from (with "+dirty" when it has uncommitted changes),
+    or "unknown" outside a git checkout."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
 
 
 def environment_info() -> dict:
@@ -32,17 +54,30 @@ def environment_info() -> dict:
         "x64": bool(jax.config.jax_enable_x64),
         # float32 matmuls on a GPU may run in TF32 unless this is "float32"/"highest" (it changes the digits)
         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
+        "compilation_cache": jax.config.jax_compilation_cache_dir or "off",
         "python": sys.version.split()[0],
+        "git_commit": _git_commit(),
         "platform": platform.platform(),
         "hostname": platform.node(),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
+def _create_temporary(directory: str, name: str) -> tuple[int, str]:
+    """A new file ``directory/.tmp-…-name`` opened for writing, created with mode 0666 so that the
+    kernel applies the umask (``tempfile.mkstemp`` would make it 0600, unreadable by the group)."""
+    while True:
+        tmp = os.path.join(directory, f".tmp-{secrets.token_hex(6)}-{name[:100]}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, tmp = _create_temporary(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -102,6 +137,117 @@ def atomic_save_figure(path: str, fig, dpi: int = 130) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+class CorruptResultWarning(UserWarning):
+    """A stored unit of work could not be read: it was moved aside to ``*.corrupt`` and is computed again."""
+
+
+def payload_key(payload: dict) -> str:
+    """The stable name of a unit of work: sha256 of the JSON of ``payload`` (sorted keys), 24 hex digits.
+
+    ``payload`` holds everything that determines the unit's result; NumPy scalars and arrays count as
+    their values, anything else that JSON cannot hold is a TypeError (``str()`` of it would not be stable).
+    """
+    def value(obj):
+        import numpy as np
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        raise TypeError(f"a result key's payload must be JSON data; got a {type(obj).__name__}: {obj!r}")
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=value).encode()).hexdigest()[:24]
+
+
+def _rows_problem(saved) -> str | None:
+    """What is wrong with the contents of a store file, or None: it must be {"info": …, "runs": {key: [row, …]}}."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("runs"), dict):
+        return 'not an object with a "runs" object'
+    for key, rows in saved["runs"].items():
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            return f'"runs"[{key!r}] is not a list of rows (objects)'
+    return None
+
+
+def _move_aside(path: str) -> str:
+    """Rename ``path`` to ``path.corrupt`` (``.corrupt-2``, … if taken), keeping every earlier one."""
+    aside, n = f"{path}.corrupt", 2
+    while os.path.exists(aside):
+        aside, n = f"{path}.corrupt-{n}", n + 1
+    os.replace(path, aside)
+    return aside
+
+
+class ResultStore:
+    """Finished units of work of a long experiment, kept on disk so that a rerun into the same folder reuses them.
+
+    ``DIRECTORY/NAMESPACE/PREFIX-<name>.json`` holds ``{"info": …, "runs": {key: [row, …]}}`` for one unit
+    (:meth:`put`) or several finished together (:meth:`put_many`: the runs of a sweep chunk). A key is
+    :meth:`key` of everything that determines the unit's rows, so changed settings miss and are computed
+    anew while unchanged units are reused whatever else changed. Each file is written atomically the moment
+    its units finish: an interrupted experiment loses only the units in flight. A file that cannot be read
+    (half a file from a full disk, a hand edit) is renamed to ``*.corrupt`` with a :class:`CorruptResultWarning`
+    naming it, and its units count as not done (they are computed again).
+
+        store = ResultStore(out.path, "levels", prefix="level")
+        key = store.key({"noise_var": v, "settings": settings})
+        rows = store.get(key)
+        if rows is None:
+            rows = train_level(v)
+            store.put(key, rows, {"noise_var": v})
+    """
+
+    key = staticmethod(payload_key)
+
+    def __init__(self, directory: str, namespace: str, prefix: str = "unit"):
+        self.directory = os.path.join(directory, namespace)
+        self.prefix = prefix
+        self._done: dict | None = None
+
+    def _read(self, path: str) -> dict:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                saved = json.load(fh)
+            problem = _rows_problem(saved)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            problem = str(exc)
+        if problem is None:
+            return saved["runs"]
+        aside = _move_aside(path)
+        warnings.warn(f"{path} is not a readable {self.prefix} file ({problem}); moved it to {aside} and "
+                      "its results will be computed again", CorruptResultWarning, stacklevel=4)
+        return {}
+
+    def load(self) -> dict:
+        """{key: rows} of every unit stored so far (the files are read once; :meth:`put` adds to it)."""
+        if self._done is None:
+            self._done = {}
+            pattern = os.path.join(glob.escape(self.directory), f"{glob.escape(self.prefix)}-*.json")
+            for path in sorted(glob.glob(pattern)):
+                self._done.update(self._read(path))
+        return dict(self._done)
+
+    def get(self, key: str) -> list | None:
+        """The rows stored under ``key``, or None when that unit is not done."""
+        if self._done is None:
+            self.load()
+        return self._done.get(key)
+
+    def put(self, key: str, rows: list, info: dict | None = None) -> str:
+        """Store the rows of one finished unit; returns the file written."""
+        return self.put_many({key: rows}, info)
+
+    def put_many(self, rows_by_key: dict, info: dict | None = None) -> str:
+        """Store several finished units in one file (named by their keys); returns the file written."""
+        for key, rows in rows_by_key.items():
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                raise TypeError(f"the rows of {key!r} must be a list of dicts; got {type(rows).__name__}")
+        name = hashlib.sha256("".join(sorted(rows_by_key)).encode()).hexdigest()[:16]
+        path = os.path.join(self.directory, f"{self.prefix}-{name}.json")
+        atomic_write_json(path, {"info": info, "runs": rows_by_key})
+        if self._done is not None:
+            self._done.update(rows_by_key)
+        return path
+
+
 def check_writable_dir(path: str) -> str:
     """Prove that ``path`` is (or can be created as) a writable directory, creating nothing.
 
@@ -125,11 +271,183 @@ def check_writable_dir(path: str) -> str:
     return path
 
 
+LOCK_FILE = "run.lock"
+_HELD_LOCKS: set = set()   # the tokens of the locks this process holds
+
+
+class OutputLocked(RuntimeError):
+    """Another run holds the output folder's lock; the message names it and the lock file."""
+
+
+class StaleLockWarning(UserWarning):
+    """A lock left by a run that is no longer running (killed) was taken over."""
+
+
+class FolderLock(NamedTuple):
+    path: str            # the lock file
+    token: str           # this holder's random token (written in the file)
+    created: tuple       # folders that taking the lock created, deepest first (removed again if left empty)
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (field 22 of /proc/PID/stat: clock ticks since boot), where /proc says:
+    tells the process that wrote a lock from a later one that got the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _is_running(holder: dict) -> bool:
+    """Whether the process that wrote ``holder`` (a lock's contents) still runs; True when this cannot be
+    told (another host)."""
+    pid = holder.get("pid")
+    if holder.get("host") != platform.node() or not isinstance(pid, int) or pid <= 0:
+        return True
+    if pid == os.getpid():
+        return holder.get("token") in _HELD_LOCKS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    recorded, now = holder.get("process_start"), _process_start(pid)
+    return recorded is None or now is None or recorded == now
+
+
+def _read_lock(path: str, attempts: int = 20) -> dict | None:
+    """The contents of lock file ``path``; None if it is gone; {} if it stays unreadable (a lock being
+    written by the O_EXCL fallback is empty for a moment)."""
+    for _ in range(attempts):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                holder = json.load(fh)
+            if isinstance(holder, dict):
+                return holder
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return {}
+
+
+def _create_lock(path: str, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists (then False). A complete temporary file is
+    hard-linked into place, so a reader never sees an empty lock; where links are not supported the
+    file is created with O_EXCL and then written."""
+    directory = os.path.dirname(path)
+    fd, tmp = _create_temporary(directory, os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def _remove_stale(path: str, holder: dict) -> None:
+    """Remove the lock ``path`` if it still is ``holder``'s: it is renamed first (atomic, so of two runs
+    taking it over only one removes it), and put back if a live run replaced it meanwhile."""
+    aside = f"{path}.stale-{secrets.token_hex(4)}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    if (_read_lock(aside, attempts=1) or {}).get("token") != holder.get("token"):
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    os.unlink(aside)
+
+
+def _describe(holder: dict) -> str:
+    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
+            f"{holder.get('started_utc', '?')}")
+
+
+def acquire_output_lock(directory: str) -> FolderLock:
+    """Take ``directory/run.lock`` (creating the folder), holding this run's pid, host and start time.
+
+    A lock held by a running process raises :class:`OutputLocked` naming that process and the lock file;
+    a lock whose process no longer runs on this host (a killed run) is taken over with a
+    :class:`StaleLockWarning`. A lock from another host cannot be checked and counts as held."""
+    directory = os.path.abspath(directory)
+    created, probe = [], directory
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        created.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOCK_FILE)
+    token = secrets.token_hex(8)
+    me = {"pid": os.getpid(), "host": platform.node(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+          "process_start": _process_start(os.getpid()), "argv": list(sys.argv), "token": token}
+    for _ in range(10):  # each turn either takes the lock, refuses, or removes a stale one
+        if _create_lock(path, to_json(me)):
+            _HELD_LOCKS.add(token)
+            return FolderLock(path, token, tuple(created))
+        holder = _read_lock(path)
+        if holder is None:  # released meanwhile
+            continue
+        if not holder:
+            raise OutputLocked(f"{directory} is locked by {path}, which names no owner; if no other run writes "
+                               f"into this folder, delete {path} and run again")
+        if _is_running(holder):
+            raise OutputLocked(f"{directory} is in use by another run: {_describe(holder)} (lock file {path}). "
+                               f"Wait for it to finish or choose another output folder; if that run is no "
+                               f"longer running, delete {path} and run again")
+        warnings.warn(f"taking over the lock {path} of a run that is no longer running: {_describe(holder)}",
+                      StaleLockWarning, stacklevel=2)
+        _remove_stale(path, holder)
+    raise OutputLocked(f"could not take the lock {path}: other runs keep taking it")
+
+
+def release_output_lock(lock: FolderLock) -> None:
+    """Remove the lock file (if it is still this holder's) and the folders taking it created, if left empty."""
+    _HELD_LOCKS.discard(lock.token)
+    if (_read_lock(lock.path, attempts=1) or {}).get("token") == lock.token:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock.path)
+    for folder in lock.created:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (results were written): keep it and its parents
+            break
+
+
+@contextlib.contextmanager
+def lock_output_dir(directory: str):
+    """``with lock_output_dir(path):`` — one run at a time writes into ``path`` (see :func:`acquire_output_lock`)."""
+    lock = acquire_output_lock(directory)
+    try:
+        yield lock
+    finally:
+        release_output_lock(lock)
+
+
 class OutputDir:
     """The folder an experiment writes into; every write is atomic."""
 
     def __init__(self, path: str):
         self.path = check_writable_dir(path)
+
+    def lock(self):
+        """``with out.lock():`` — hold the folder's ``run.lock`` while writing (:func:`lock_output_dir`)."""
+        return lock_output_dir(self.path)
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)

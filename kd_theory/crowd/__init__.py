@@ -5,7 +5,9 @@ Switch from crowd-kit with one import: ``from kd_theory.crowd import DawidSkene`
 """
 from kd_theory.crowd.dawid_skene import DawidSkene, OneCoinDawidSkene, dawid_skene_em, fit_dawid_skene
 from kd_theory.crowd.glad import GLAD, glad_em
-from kd_theory.crowd.io import load_answers_csv, load_bundled, load_crowd, load_truth_csv
+from kd_theory.crowd.io import (Crowd, CrowdDescription, DuplicateAnswersWarning, describe_answers,
+                                handle_duplicate_answers, load_answers_csv, load_bundled, load_crowd, load_truth_csv,
+                                read_crowd)
 from kd_theory.crowd.majority_vote import MajorityVote, Wawa, expected_accuracy_random_ties, vote_shares
 from kd_theory.crowd.matrix import LabelMatrix
 from kd_theory.crowd.simulate import (SimulatedCrowd, distinct_skill_skills, easy_hard_skills, simulate_answers,
@@ -21,5 +23,6 @@ __all__ = [
     "triangular_estimation_vote", "spectral_meta_learner", "spectral_task_types", "partition_tasks",
     "type_recovery", "simulate_crowd", "simulate_answers", "simulate_two_type_crowd", "two_type_skills",
     "easy_hard_skills", "distinct_skill_skills",
-    "load_answers_csv", "load_truth_csv", "load_crowd", "load_bundled",
+    "load_answers_csv", "load_truth_csv", "load_crowd", "load_bundled", "read_crowd", "describe_answers",
+    "handle_duplicate_answers", "Crowd", "CrowdDescription", "DuplicateAnswersWarning",
 ]

@@ -13,7 +13,12 @@ from kd_theory.crowd.matrix import LabelMatrix
 
 
 def argmax_lowest_label(scores: np.ndarray) -> np.ndarray:
-    """argmax_k scores[t, k], ties to the lowest label index (crowd-kit's ``idxmax`` rule)."""
+    """argmax_k scores[t, k], ties to the lowest label index (label_values are sorted, so the lowest label).
+
+    Not crowd-kit's rule for majority vote: crowd-kit 1.4.2 takes ``idxmax`` over the columns of a frame
+    built by ``value_counts().unstack()``, whose columns come in the order the labels first appear in the
+    data (pandas 3.1), so its ties go to the label seen first. See ``MajorityVote(tie_rule="first_seen")``.
+    """
     return np.argmax(np.asarray(scores), axis=1)
 
 
@@ -26,7 +31,8 @@ class Aggregator:
     def _fit_matrix(self, matrix: LabelMatrix) -> np.ndarray:
         raise NotImplementedError
 
-    def _label_indices(self, posteriors: np.ndarray) -> np.ndarray:
+    def _label_indices(self, posteriors: np.ndarray, matrix: LabelMatrix, data: pd.DataFrame) -> np.ndarray:
+        """The label index of every task from its posteriors (``data``: the answers, for rules that read them)."""
         return argmax_lowest_label(posteriors)
 
     def fit(self, data: pd.DataFrame) -> "Aggregator":
@@ -36,7 +42,7 @@ class Aggregator:
             raise ValueError("data holds no answers: nothing to aggregate")
         posteriors = np.asarray(self._fit_matrix(matrix))
         self.probas_ = matrix.proba_frame(posteriors)
-        self.labels_ = matrix.label_series(self._label_indices(posteriors))
+        self.labels_ = matrix.label_series(self._label_indices(posteriors, matrix, data))
         return self
 
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:

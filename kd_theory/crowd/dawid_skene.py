@@ -16,7 +16,7 @@ With posteriors q[t, c] = P(z_t = c | answers):
 These are crowd-kit 1.4.2's conventions, kept so that its users get the same numbers: start from the
 majority-vote shares (q⁰ = vote shares, then one M-step), the prior term of L counted once per *answer*
 (not per task), and the ε clipping. Each iteration is one gather and one segment sum over the answers
-in each direction (O(n_answers × K)); the loop is a ``lax.while_loop``.
+in each direction (O(n_answers × K)); the loop is a ``lax.while_loop`` over a :class:`DawidSkeneState`.
 """
 from __future__ import annotations
 
@@ -37,11 +37,32 @@ EPS = 1e-10
 
 
 class EMResult(NamedTuple):
+    """What :func:`dawid_skene_em` returns."""
     posteriors: jax.Array    # (n_tasks, K)   q[t, c]
     prior: jax.Array         # (K,)           π
     confusions: jax.Array    # (n_workers, K, K)  e_w[k, c] from the final posteriors; 0 on labels never given
     n_iterations: jax.Array  # ()             EM iterations run
     loss_history: jax.Array  # (n_iter,)      L after each iteration, NaN after the last
+
+
+class DawidSkeneState(NamedTuple):
+    """The ``lax.while_loop`` carry of :func:`dawid_skene_em`; one trip maps it as follows.
+
+    From the posteriors q it was given (q⁰ = the start, e.g. the vote shares) and the prior π:
+
+    * M-step:  n_w[k, c] = Σ_{a : w_a = w, l_a = k} q[t_a, c];  e_w = full or one-coin confusions of n_w;
+    * L = ELBO(n, log e, π, q) (module docstring), recorded as ``loss_history[trip − 1]`` from trip 1 on;
+    * stop = (trip = n_iter) or (trip > 0 and L − last_loss < tol);
+    * E-step:  q'[t, c] = softmax_c( log max(π_c, ε) + Σ_{a ∈ t} log e_{w_a}[l_a, c] ),  π' = mean_t q'[t, c];
+    * unless stop, (q, π) ← (q', π'); the confusions kept are e_w of the q that was given.
+    """
+    trip: jax.Array          # ()                 loop trips done (trip 0 only sets up the first M-step)
+    posteriors: jax.Array    # (n_tasks, K)       q[t, c]
+    prior: jax.Array         # (K,)               π_c = mean_t q[t, c]
+    confusions: jax.Array    # (n_workers, K, K)  e_w[k, c] of the last M-step
+    last_loss: jax.Array     # ()                 L of the previous trip (−∞ before the first comparison)
+    loss_history: jax.Array  # (max(n_iter, 1),)  L after each iteration, NaN where not reached
+    stopped: jax.Array       # ()                 bool: the stopping rule has fired
 
 
 def confusion_counts(posteriors, tasks, workers, labels, n_workers: int) -> jax.Array:
@@ -115,26 +136,29 @@ def dawid_skene_em(tasks, workers, labels, tol, *, n_tasks: int, n_workers: int,
         init_posteriors = vote_shares(tasks, labels, jnp.ones(tasks.shape, jnp.float32), n_tasks, n_classes)
     confusions_of = one_coin_confusions if one_coin else full_confusions
 
-    def keep_going(state):
-        return ~state[-1]
+    def keep_going(state: DawidSkeneState):
+        return ~state.stopped
 
-    def trip(state):
-        i, q, prior, _, last_loss, history, _ = state
+    def trip(state: DawidSkeneState) -> DawidSkeneState:
+        i, q, prior = state.trip, state.posteriors, state.prior
         counts = confusion_counts(q, tasks, workers, labels, n_workers)
         conf = confusions_of(counts)
         log_conf = log_confusions(conf)
         loss = evidence_lower_bound(counts, log_conf, prior, q, tasks.shape[0])
-        stop = (i == n_iter) | ((i > 0) & (loss - last_loss < tol))
+        stop = (i == n_iter) | ((i > 0) & (loss - state.last_loss < tol))
         next_q = e_step(log_conf, prior, tasks, workers, labels, n_tasks)
-        history = jnp.where(i > 0, history.at[i - 1].set(loss), history)
-        return (i + 1, jnp.where(stop, q, next_q), jnp.where(stop, prior, next_q.mean(axis=0)), conf,
-                jnp.where(i > 0, loss, -jnp.inf), history, stop)
+        history = jnp.where(i > 0, state.loss_history.at[i - 1].set(loss), state.loss_history)
+        return DawidSkeneState(trip=i + 1, posteriors=jnp.where(stop, q, next_q),
+                               prior=jnp.where(stop, prior, next_q.mean(axis=0)), confusions=conf,
+                               last_loss=jnp.where(i > 0, loss, -jnp.inf), loss_history=history, stopped=stop)
 
     q0 = init_posteriors
-    state = (jnp.int32(0), q0, q0.mean(axis=0), jnp.zeros((n_workers, n_classes, n_classes), q0.dtype),
-             jnp.array(-jnp.inf, q0.dtype), jnp.full((max(n_iter, 1),), jnp.nan, q0.dtype), jnp.array(False))
-    trips, q, prior, conf, _, history, _ = jax.lax.while_loop(keep_going, trip, state)
-    return EMResult(q, prior, conf, trips - 1, history[:n_iter])
+    start = DawidSkeneState(trip=jnp.int32(0), posteriors=q0, prior=q0.mean(axis=0),
+                            confusions=jnp.zeros((n_workers, n_classes, n_classes), q0.dtype),
+                            last_loss=jnp.array(-jnp.inf, q0.dtype),
+                            loss_history=jnp.full((max(n_iter, 1),), jnp.nan, q0.dtype), stopped=jnp.array(False))
+    final = jax.lax.while_loop(keep_going, trip, start)
+    return EMResult(final.posteriors, final.prior, final.confusions, final.trip - 1, final.loss_history[:n_iter])
 
 
 def fit_dawid_skene(matrix: LabelMatrix, n_iter: int, tol: float, one_coin: bool = False) -> EMResult:

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kd_theory.crowd.dawid_skene import DawidSkene, OneCoinDawidSkene
@@ -66,8 +67,12 @@ def mv_random_ties_accuracy(answers: pd.DataFrame, truth: pd.Series) -> float:
     """Expected accuracy of majority vote on the gold tasks of ``truth`` when ties are broken uniformly
     at random (the rule of the published MV figures)."""
     shares = MajorityVote().fit_predict_proba(answers)
-    labels = list(shares.columns)
-    return expected_accuracy_random_ties(shares.loc[truth.index].to_numpy(), truth.map(labels.index).to_numpy())
+    gold_index = shares.columns.get_indexer(truth.to_numpy())
+    if (gold_index < 0).any():
+        first = int(np.argmax(gold_index < 0))
+        raise ValueError(f"gold label {truth.iloc[first]} (task {truth.index[first]!r}) is given by no answer; "
+                         f"the answers use {list(shares.columns)}")
+    return expected_accuracy_random_ties(shares.loc[truth.index].to_numpy(), gold_index)
 
 
 def evaluate_crowd(answers: pd.DataFrame, truth: pd.Series) -> dict:

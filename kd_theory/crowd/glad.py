@@ -16,6 +16,7 @@ a of task t and worker w. With crowd-kit's conventions: a uniform, fixed class p
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,37 @@ from kd_theory.crowd.matrix import LabelMatrix
 from kd_theory.crowd.segments import sum_over_task_answers
 
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+
+
+class GLADParams(NamedTuple):
+    """The parameters the M-step optimises: worker abilities and task log-easinesses."""
+    alpha: jax.Array  # (n_workers,)  α_w
+    beta: jax.Array   # (n_tasks,)    β_t (the easiness is e^{β_t})
+
+
+class GLADState(NamedTuple):
+    """The ``lax.while_loop`` carry of :func:`glad_em`; one iteration maps it as follows.
+
+    * E-step:  q[t, c] = softmax_c( log π_c + Σ_{a ∈ t} ([l_a = c] log a_a
+                                                        + [l_a ≠ c] log((1 − a_a)/(K−1))) ),
+               a_a = σ(α_{w_a} e^{β_{t_a}}) with the current (α, β);
+    * M-step:  ρ_a = q[t_a, l_a];  (α, β) ← ``m_step_max_iter`` L-BFGS steps on −Q(α, β; ρ) from (α, β);
+    * objective = Q(α, β; ρ) / (n_answers K) at the new (α, β);
+    * converged = objective − previous objective < tol; the loop runs while iteration < n_iter and not converged.
+    """
+    iteration: jax.Array   # ()            EM iterations done
+    params: GLADParams     # (α, β) after the last M-step (start α = β = 1)
+    posteriors: jax.Array  # (n_tasks, K)  q of the last E-step
+    objective: jax.Array   # ()            Q / (n_answers K) after the last M-step
+    converged: jax.Array   # ()            bool: the last iteration rose by less than tol
+
+
+class GLADResult(NamedTuple):
+    """What :func:`glad_em` returns."""
+    posteriors: jax.Array    # (n_tasks, K)   q[t, c] of the last E-step
+    alpha: jax.Array         # (n_workers,)   α_w
+    beta: jax.Array          # (n_tasks,)     β_t
+    n_iterations: jax.Array  # ()             EM iterations run
 
 
 def glad_answer_log_probs(alpha, beta, tasks, workers, n_classes: int) -> tuple[jax.Array, jax.Array]:
@@ -55,17 +87,18 @@ def glad_objective(alpha, beta, right_prob, tasks, workers, n_classes: int, alph
 
 @partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_classes", "n_iter", "m_step_max_iter"))
 def glad_em(tasks, workers, labels, tol, *, n_tasks: int, n_workers: int, n_classes: int, n_iter: int,
-            m_step_max_iter: int):
-    """GLAD EM; returns (posteriors (n_tasks, K), α (n_workers,), β (n_tasks,), iterations run)."""
+            m_step_max_iter: int) -> GLADResult:
+    """GLAD EM (see the module docstring and :class:`GLADState` for every formula)."""
     log_prior = jnp.full((n_classes,), -jnp.log(n_classes))
     alpha_mean, beta_mean = jnp.ones(n_workers), jnp.ones(n_tasks)
     scale = tasks.shape[0] * n_classes
     optimizer = optax.lbfgs()
 
-    def neg_q(params, right_prob):
-        return -glad_objective(params[0], params[1], right_prob, tasks, workers, n_classes, alpha_mean, beta_mean)
+    def neg_q(params: GLADParams, right_prob):
+        return -glad_objective(params.alpha, params.beta, right_prob, tasks, workers, n_classes, alpha_mean,
+                               beta_mean)
 
-    def m_step(params, right_prob):
+    def m_step(params: GLADParams, right_prob) -> GLADParams:
         loss = partial(neg_q, right_prob=right_prob)
         value_and_grad = optax.value_and_grad_from_state(loss)
 
@@ -78,22 +111,23 @@ def glad_em(tasks, workers, labels, tol, *, n_tasks: int, n_workers: int, n_clas
         (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, length=m_step_max_iter)
         return params
 
-    def iteration(state):
-        i, params, _, last_q, _ = state
-        q = glad_e_step(params[0], params[1], log_prior, tasks, workers, labels, n_tasks)
+    def iteration(state: GLADState) -> GLADState:
+        q = glad_e_step(state.params.alpha, state.params.beta, log_prior, tasks, workers, labels, n_tasks)
         right_prob = q[tasks, labels]
-        params = m_step(params, right_prob)
+        params = m_step(state.params, right_prob)
         objective = -neg_q(params, right_prob) / scale
-        return i + 1, params, q, objective, objective - last_q < tol
+        return GLADState(iteration=state.iteration + 1, params=params, posteriors=q, objective=objective,
+                         converged=objective - state.objective < tol)
 
-    def keep_going(state):
-        return (state[0] < n_iter) & ~state[4]
+    def keep_going(state: GLADState):
+        return (state.iteration < n_iter) & ~state.converged
 
-    params = (jnp.ones(n_workers), jnp.ones(n_tasks))
-    q0 = glad_e_step(params[0], params[1], log_prior, tasks, workers, labels, n_tasks)
-    state = (jnp.int32(0), params, q0, -neg_q(params, q0[tasks, labels]), jnp.array(False))
-    n, params, q, _, _ = jax.lax.while_loop(keep_going, iteration, state)
-    return q, params[0], params[1], n
+    params = GLADParams(alpha=jnp.ones(n_workers), beta=jnp.ones(n_tasks))
+    q0 = glad_e_step(params.alpha, params.beta, log_prior, tasks, workers, labels, n_tasks)
+    start = GLADState(iteration=jnp.int32(0), params=params, posteriors=q0,
+                      objective=-neg_q(params, q0[tasks, labels]), converged=jnp.array(False))
+    final = jax.lax.while_loop(keep_going, iteration, start)
+    return GLADResult(final.posteriors, final.params.alpha, final.params.beta, final.iteration)
 
 
 class GLAD(Aggregator):
@@ -111,10 +145,10 @@ class GLAD(Aggregator):
         self.m_step_max_iter = m_step_max_iter
 
     def _fit_matrix(self, matrix: LabelMatrix) -> np.ndarray:
-        q, alpha, beta, n = glad_em(matrix.tasks, matrix.workers, matrix.labels, self.tol, n_tasks=matrix.n_tasks,
-                                    n_workers=matrix.n_workers, n_classes=matrix.n_classes, n_iter=self.n_iter,
-                                    m_step_max_iter=self.m_step_max_iter)
-        self.alphas_ = pd.Series(np.asarray(alpha), index=matrix.worker_ids, name="alpha")
-        self.betas_ = pd.Series(np.asarray(beta), index=matrix.task_ids, name="beta")
-        self.n_iter_ = int(n)
-        return np.asarray(q)
+        result = glad_em(matrix.tasks, matrix.workers, matrix.labels, self.tol, n_tasks=matrix.n_tasks,
+                         n_workers=matrix.n_workers, n_classes=matrix.n_classes, n_iter=self.n_iter,
+                         m_step_max_iter=self.m_step_max_iter)
+        self.alphas_ = pd.Series(np.asarray(result.alpha), index=matrix.worker_ids, name="alpha")
+        self.betas_ = pd.Series(np.asarray(result.beta), index=matrix.task_ids, name="beta")
+        self.n_iter_ = int(result.n_iterations)
+        return np.asarray(result.posteriors)

@@ -5,8 +5,8 @@ three index arrays (sorted by task, so segment sums over tasks run on sorted ids
 user's ids back to indices: ``task_ids[t]``, ``worker_ids[w]``, ``label_values[l]``. Missing answers are
 simply absent, so memory and every aggregator's cost per iteration are O(n), not O(tasks × workers).
 
-Ids are kept in sorted order when they can be sorted (so label index 0 is the lowest label, which is the
-tie rule crowd-kit's ``idxmax`` applies) and in order of first appearance otherwise.
+Ids are kept in sorted order when they can be sorted (so label index 0 is the lowest label, and an argmax
+that takes the first maximum gives ties to the lowest label) and in order of first appearance otherwise.
 """
 from __future__ import annotations
 

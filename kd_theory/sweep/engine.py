@@ -9,7 +9,7 @@ from kd_theory.sweep.executors import ChunkJob, LocalExecutor
 from kd_theory.sweep.plan import EngineOptions, plan_chunks, validate_runs
 from kd_theory.sweep.program import DEFAULT_CACHE, ProgramCache
 from kd_theory.sweep.progress import Progress
-from kd_theory.sweep.store import ChunkStore, run_hash
+from kd_theory.sweep.store import chunk_store, run_hash
 
 
 @dataclasses.dataclass
@@ -54,7 +54,7 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
         raise ValueError(f"memory_budget_gb must be > 0; got {memory_budget_gb}")
     fingerprints = {name: task.fingerprint() for name, task in tasks.items()}
     hashes = [run_hash(r, fingerprints[r.dataset], options) for r in runs]
-    store = ChunkStore(out_dir) if out_dir else None
+    store = chunk_store(out_dir) if out_dir else None
     finished = store.load() if store else {}
     pending = [i for i, h in enumerate(hashes) if h not in finished]
     dtype_bytes = 8 if options.dtype == "float64" else 4
@@ -81,7 +81,7 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
     def on_done(job, chunk_rows):
         by_hash = {job_hashes[job.chunk.index][k]: rows for k, rows in chunk_rows.items()}
         if store:
-            store.save(by_hash, {"chunk": job.chunk.index, "executor": executor.name})
+            store.put_many(by_hash, {"chunk": job.chunk.index, "executor": executor.name})
         results.update(by_hash)
         prog.chunk_done(len(chunk_rows), job.chunk.index + 1, len(chunks))
 

@@ -1,15 +1,13 @@
-"""Finished work on disk: one file per finished chunk, written atomically, so an interrupted sweep
-resumes where it stopped. Rows are keyed by a hash of everything that determines a run's result
-(its coordinates, its data and targets, the engine options), so a rerun with the same ``out`` skips
-exactly the runs already done, whatever the chunking."""
+"""Finished work of a sweep on disk: a :class:`kd_theory.results.ResultStore` with one file per finished
+chunk, so an interrupted sweep resumes where it stopped. Rows are keyed by a hash of everything that
+determines a run's result (its coordinates, its data and targets, the engine options, the engine's
+sources), so a rerun with the same ``out`` skips exactly the runs already done, whatever the chunking."""
 from __future__ import annotations
 
-import glob
 import hashlib
-import json
-import os
 
-from kd_theory.results import atomic_write_json
+from kd_theory.results import ResultStore, payload_key
+
 
 def _engine_version() -> str:
     """A hash of the sources that determine a run's numbers: stored rows are reused only by the same
@@ -27,28 +25,12 @@ ENGINE_VERSION = _engine_version()
 
 
 def run_hash(run, task_fingerprint: str, options) -> str:
-    payload = json.dumps({"run": run.coords(), "task": task_fingerprint, "steps": list(options.steps),
-                          "init": options.init, "train_output_layer": options.train_output_layer,
-                          "dtype": options.dtype, "base_seed": options.base_seed, "engine": ENGINE_VERSION},
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+    return payload_key({"run": run.coords(), "task": task_fingerprint, "steps": list(options.steps),
+                        "init": options.init, "train_output_layer": options.train_output_layer,
+                        "dtype": options.dtype, "base_seed": options.base_seed, "engine": ENGINE_VERSION})
 
 
-class ChunkStore:
-    """``DIR/chunks/chunk-<hash>.json``: {run hash: [row per checkpoint]} for the runs of one chunk."""
-
-    def __init__(self, directory: str):
-        self.directory = os.path.join(directory, "chunks")
-
-    def load(self) -> dict:
-        done = {}
-        for path in sorted(glob.glob(os.path.join(self.directory, "chunk-*.json"))):
-            with open(path) as fh:
-                done.update(json.load(fh)["runs"])
-        return done
-
-    def save(self, rows_by_hash: dict, info: dict) -> str:
-        name = hashlib.sha256("".join(sorted(rows_by_hash)).encode()).hexdigest()[:16]
-        path = os.path.join(self.directory, f"chunk-{name}.json")
-        atomic_write_json(path, {"info": info, "runs": rows_by_hash})
-        return path
+def chunk_store(directory: str) -> ResultStore:
+    """``DIR/chunks/chunk-<hash>.json``: {run hash: [row per checkpoint]} for the runs of one chunk (the
+    layout of earlier versions, whose folders therefore resume)."""
+    return ResultStore(directory, "chunks", prefix="chunk")

@@ -1,7 +1,9 @@
 """Data sets: the digits tasks, the IDX loader on files written here, the synthetic families."""
 import gzip
 import os
+import re
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -65,6 +67,49 @@ def test_idx_loader_errors(tmp_path, mnist_writer):
     os.unlink(path)
     with pytest.raises(ValueError, match="gzip"):
         data.load_mnist_idx(d)
+
+
+def _deflate_start(gz: bytes) -> int:
+    """Where the deflate stream of a gzip member starts (after the 10-byte header and the file name)."""
+    assert gz[:2] == b"\x1f\x8b" and gz[3] & ~0x08 == 0, "only the FNAME flag is expected"
+    return gz.index(0, 10) + 1 if gz[3] & 0x08 else 10
+
+
+@pytest.mark.parametrize("damage, cause", [("deflate", zlib.error), ("checksum", gzip.BadGzipFile),
+                                           ("cut short", EOFError)])
+def test_a_damaged_gzip_is_refused_naming_the_file(tmp_path, mnist_writer, damage, cause):
+    mnist_writer(str(tmp_path), gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    if damage == "deflate":      # BTYPE bits of the first block := 11, a reserved block type
+        raw[_deflate_start(raw)] |= 0b110
+    elif damage == "checksum":   # the CRC-32 of the trailer
+        raw[-8] ^= 0xFF
+    else:
+        raw = raw[: len(raw) // 2]
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": cannot be read as gzip") as err:
+        data.load_mnist_idx(str(tmp_path))
+    assert isinstance(err.value.__cause__, cause)
+
+
+def test_idx_decode_errors_name_the_file(tmp_path, mnist_writer):
+    path = str(tmp_path / "x-idx4-ubyte")
+    with open(path, "wb") as fh:  # 65536^4 = 2^64 bytes announced: a product that overflows int64 to 0
+        fh.write(bytes([0, 0, 8, 4]) + struct.pack(">4I", *[65536] * 4))
+    with pytest.raises(ValueError, match=re.escape(path) + r".*18446744073709551616 bytes.*0 bytes"):
+        data.read_idx(path)
+    mnist_writer.idx(path, np.arange(12).reshape(3, 4), gz=True)  # gzip data under a name without .gz
+    with pytest.raises(ValueError, match=re.escape(path) + ": is gzip-compressed"):
+        data.read_idx(path)
+    mnist_writer(str(tmp_path))
+    labels = str(tmp_path / "t10k-labels-idx1-ubyte")
+    mnist_writer.idx(labels, np.full((20, 2), 3))
+    with pytest.raises(ValueError, match=re.escape(labels) + ": MNIST labels must be 1-D"):
+        data.load_mnist_idx(str(tmp_path))
+    mnist_writer.idx(labels, np.arange(20) % 11)
+    with pytest.raises(ValueError, match=re.escape(labels) + ": labels must be digits 0..9; found 10"):
+        data.load_mnist_idx(str(tmp_path))
 
 
 def test_noisy_xor():

@@ -1,7 +1,8 @@
-"""kd_theory.crowd: aggregators against crowd-kit and hand-made answers, the two-type model, CSV loading."""
+"""kd_theory.crowd: aggregators against crowd-kit and hand-made answers, the two-type model, the real crowds.
+
+The CSV readers are tested in test_io.py."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jax
@@ -12,10 +13,10 @@ import pytest
 
 from kd_theory.crowd import (GLAD, DawidSkene, LabelMatrix, MajorityVote, OneCoinDawidSkene, SpectralMetaLearner,
                              TaskTypeAware, TriangularEstimation, Wawa, distinct_skill_skills, easy_hard_skills,
-                             expected_accuracy_random_ties,
-                             load_answers_csv, load_bundled, load_crowd, load_truth_csv, partition_tasks,
+                             expected_accuracy_random_ties, load_bundled, load_crowd, partition_tasks,
                              simulate_answers, simulate_crowd, simulate_two_type_crowd, type_recovery)
 from kd_theory.crowd.agreement import log_odds_weights, weighted_vote_scores
+from kd_theory.crowd.dawid_skene import fit_dawid_skene
 from kd_theory.crowd.simulate import one_coin_confusion_matrices
 from kd_theory.crowd.spectral import rank_one_completion
 from kd_theory.crowd.task_types import answer_pairs, pair_features_times, pair_features_transpose_times
@@ -24,15 +25,16 @@ from kd_theory.crowd.triangular import triangular_reliabilities
 # crowd-kit 1.4.2 warns about pandas 3 deprecations on every call.
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:crowdkit")
 
-DATA_DIR = Path(os.environ.get("KD_CROWD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "crowd"))
 
-
-def real_crowd(name):
-    """(answers, truth) of a real crowd, or skip: the data are not shipped (only on the project's machines)."""
-    folder = DATA_DIR / name
-    if not (folder / "answers.csv").exists():
-        pytest.skip(f"real crowd {name!r} not found under {DATA_DIR} (set KD_CROWD_DATA)")
-    return load_crowd(folder)
+@pytest.fixture(scope="module")
+def real_crowd(shared_data):
+    """A function: (answers, truth) of a real crowd under shared_data/crowd (skips where the data are absent)."""
+    def load(name, **options):
+        folder = Path(shared_data) / "crowd" / name
+        if not (folder / "answers.csv").exists():
+            pytest.skip(f"real crowd {name!r} not found under {folder.parent}")
+        return load_crowd(folder, **options)
+    return load
 
 
 def crowdkit():
@@ -101,15 +103,36 @@ def test_majority_vote_hand_made_with_tie_rules():
 def test_majority_vote_equals_crowdkit(three_class_crowd):
     ck = crowdkit()
     df, _ = three_class_crowd
-    ours, theirs = MajorityVote().fit(df), ck.MajorityVote().fit(df)
-    their_probas = theirs.probas_.loc[ours.probas_.index, ours.probas_.columns]
-    np.testing.assert_allclose(ours.probas_.to_numpy(), their_probas.to_numpy(), atol=1e-12)
-    # Labels agree wherever the vote has one winner; on ties crowd-kit's idxmax takes the first column of its
-    # frame, whose order follows pandas' value_counts (not the label order), so tied tasks are not compared.
-    top = ours.probas_.to_numpy()
-    untied = (top == top.max(axis=1, keepdims=True)).sum(axis=1) == 1
-    assert untied.mean() > 0.5
-    assert (ours.labels_[untied] == theirs.labels_.loc[ours.labels_.index][untied]).all()
+    theirs = ck.MajorityVote().fit(df)
+    for tie_rule in ("lowest", "first_seen"):
+        ours = MajorityVote(tie_rule=tie_rule).fit(df)
+        their_probas = theirs.probas_.loc[ours.probas_.index, ours.probas_.columns]
+        np.testing.assert_allclose(ours.probas_.to_numpy(), their_probas.to_numpy(), atol=1e-12)
+        top = ours.probas_.to_numpy()
+        untied = (top == top.max(axis=1, keepdims=True)).sum(axis=1) == 1
+        assert 0.5 < untied.mean() < 1  # both kinds of task occur
+        same = ours.labels_ == theirs.labels_.loc[ours.labels_.index]
+        assert same[untied].all()
+        # crowd-kit breaks ties to the label that first appears in the data (module docstring): so does
+        # "first_seen", on every task; "lowest" differs on some tied task
+        assert same.all() if tie_rule == "first_seen" else not same[~untied].all()
+
+
+def test_crowdkit_majority_vote_gives_a_tie_to_the_label_seen_first():
+    """Pins crowd-kit 1.4.2's tie rule, which our docstrings describe: not the lowest label, not the most
+    frequent one, but the label that first appears in the answers."""
+    ck = crowdkit()
+    # labels first appear in the order 1, 0, 2; label 2 is the most frequent (5 answers), then 0 (4), then 1 (3)
+    df = frame([("a", 0, 1), ("a", 1, 0),                      # tie {0, 1}
+                ("b", 0, 0), ("b", 1, 2),                      # tie {0, 2}
+                ("c", 0, 2), ("c", 1, 1),                      # tie {1, 2}
+                ("d", 0, 2), ("d", 1, 0), ("d", 2, 1),         # tie {0, 1, 2}
+                ("e", 0, 2), ("e", 1, 2), ("e", 2, 0)])        # 2 wins
+    assert list(df["label"].value_counts().index) == [2, 0, 1]
+    first_seen = {"a": 1, "b": 0, "c": 1, "d": 1, "e": 2}
+    assert ck.MajorityVote().fit_predict(df).to_dict() == first_seen
+    assert MajorityVote(tie_rule="first_seen").fit_predict(df).to_dict() == first_seen
+    assert MajorityVote().fit_predict(df).to_dict() == {"a": 0, "b": 0, "c": 1, "d": 0, "e": 2}
 
 
 def test_wawa_hand_made():
@@ -150,7 +173,7 @@ def test_dawid_skene_posteriors_equal_crowdkit_on_simulated(three_class_crowd, n
     assert np.abs(ours.to_numpy() - theirs.to_numpy()).max() < 1e-4
 
 
-def test_dawid_skene_equals_crowdkit_on_rte_with_same_stopping():
+def test_dawid_skene_equals_crowdkit_on_rte_with_same_stopping(real_crowd):
     ck = crowdkit()
     df, truth = real_crowd("rte")
     ours, theirs = DawidSkene(n_iter=100, tol=1e-5).fit(df), ck.DawidSkene(n_iter=100, tol=1e-5).fit(df)
@@ -177,6 +200,18 @@ def test_em_never_decreases_the_evidence_lower_bound(three_class_crowd):
         model.fit(df)
         assert np.all(np.diff(model.loss_history_) > -1e-5), type(model).__name__
         assert accuracy(model.labels_, truth) > accuracy(MajorityVote().fit_predict(df), truth) - 0.01
+
+
+def test_dawid_skene_em_result_keeps_the_invariants_of_its_state(three_class_crowd):
+    matrix = LabelMatrix.from_dataframe(three_class_crowd[0])
+    result = fit_dawid_skene(matrix, n_iter=50, tol=1e-5)
+    n = int(result.n_iterations)
+    history = np.asarray(result.loss_history)
+    assert 1 < n < 50 and np.isfinite(history[:n]).all() and np.isnan(history[n:]).all()
+    assert history[n - 1] - history[n - 2] < 1e-5 <= np.diff(history[:n - 1]).min()  # stopped at the first small rise
+    np.testing.assert_allclose(result.prior, np.asarray(result.posteriors).mean(axis=0), rtol=1e-6)  # π = mean_t q
+    # e_w[·, c] is a distribution over the labels worker w gave
+    np.testing.assert_allclose(np.asarray(result.confusions).sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_glad_hand_made_and_against_crowdkit():
@@ -352,43 +387,7 @@ def test_partition_then_aggregate_equals_aggregating_each_type_alone():
         TaskTypeAware(DawidSkene(), types=types.iloc[:10]).fit(df)
 
 
-# --------------------------------------------------------------------------------------------- CSV loading
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
-def test_csv_loader_reads_answers_and_truth(tmp_path):
-    answers = load_answers_csv(write(tmp_path / "answers.csv", "task,worker,label\nt1,w1,0\nt1,w2,1\nt2,w1,1\n"))
-    truth = load_truth_csv(write(tmp_path / "truth.csv", "task,label\nt1,1\nt2,1\nt1,1\n"), answers)
-    assert list(answers["label"]) == [0, 1, 1] and truth.to_dict() == {"t1": 1, "t2": 1}
-    again, gold = load_crowd(tmp_path)
-    pd.testing.assert_frame_equal(again, answers)
-
-
-@pytest.mark.parametrize("name, text, message", [
-    ("answers.csv", "", r"answers\.csv: the file is empty"),
-    ("answers.csv", "task,worker,label\n", r"answers\.csv: no data rows"),
-    ("answers.csv", "task,label\nt1,0\n", r"answers\.csv: missing column\(s\) \['worker'\]"),
-    ("answers.csv", "task,worker,label\nt1,w1,0\nt2,w1,yes\n", r"answers\.csv: row 3, column 'label': 'yes'"),
-    ("answers.csv", "task,worker,label\nt1,w1,0.5\n", r"answers\.csv: row 2, column 'label'"),
-    ("answers.csv", "task,worker,label\nt1,,0\n", r"answers\.csv: row 2, column 'worker': empty"),
-])
-def test_csv_loader_errors_name_file_row_and_column(tmp_path, name, text, message):
-    with pytest.raises(ValueError, match=message):
-        load_answers_csv(write(tmp_path / name, text))
-
-
-def test_truth_errors_name_file_row_and_column(tmp_path):
-    answers = load_answers_csv(write(tmp_path / "answers.csv", "task,worker,label\nt1,w1,0\nt2,w1,1\n"))
-    with pytest.raises(ValueError, match=r"truth\.csv: row 3, column 'task': task 't9' has no answers"):
-        load_truth_csv(write(tmp_path / "truth.csv", "task,label\nt1,0\nt9,1\n"), answers)
-    with pytest.raises(ValueError, match=r"truth\.csv: row 2, column 'label': task 't1' has conflicting"):
-        load_truth_csv(write(tmp_path / "truth.csv", "task,label\nt1,0\nt1,1\n"), answers)
-    with pytest.raises(ValueError, match=r"truth\.csv: missing column\(s\) \['label'\]"):
-        load_truth_csv(write(tmp_path / "truth.csv", "task,gold\nt1,0\n"))
-
+# --------------------------------------------------------------------------------------------- real crowds
 
 def test_bundled_sp_ships_with_licence_and_matches_its_provenance():
     answers, truth = load_bundled("sp")
@@ -402,9 +401,15 @@ def test_bundled_sp_ships_with_licence_and_matches_its_provenance():
         load_bundled("rte")
 
 
-def test_majority_vote_tie_rules_on_rte_match_the_provenance_figures():
+def test_majority_vote_tie_rules_on_rte_match_the_provenance_figures(real_crowd):
     df, truth = real_crowd("rte")
     probas = MajorityVote().fit_predict_proba(df).loc[truth.index]
     # PROVENANCE.md (an independent numpy implementation): 0.9187 lowest label, 0.8969 random ties.
     assert accuracy(MajorityVote().fit_predict(df), truth) == pytest.approx(0.9187, abs=1e-4)
     assert expected_accuracy_random_ties(probas.to_numpy(), truth.to_numpy()) == pytest.approx(0.8969, abs=1e-4)
+    # crowd-kit's rule: RTE's first answer says 1, so all 65 ties go to 1 (the figure in majority_vote.py)
+    first_seen = MajorityVote(tie_rule="first_seen").fit_predict(df)
+    assert df["label"].iloc[0] == 1
+    assert accuracy(first_seen, truth) == pytest.approx(0.875, abs=1e-4)
+    theirs = crowdkit().MajorityVote().fit_predict(df)
+    assert (first_seen == theirs.loc[first_seen.index]).all()

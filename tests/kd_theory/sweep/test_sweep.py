@@ -1,6 +1,8 @@
 """The sweep engine: equal to the same runs done one by one, chunked, resumed, sharded, farmed out."""
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from kd_theory import nets, sweep, train
+from kd_theory import nets, results, sweep, train
+from kd_theory.sweep import store
 
 PYTHON = sys.executable
 
@@ -150,6 +153,43 @@ def test_resume_in_process(tmp_path, sweep_script):
     # a changed option is a different run: nothing is reused
     other = sweep.run_sweep(runs[:4], tasks, sweep.EngineOptions(steps=(11,)), out_dir=str(tmp_path), progress=False)
     assert other.n_resumed_runs == 0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong structure"])
+def test_a_damaged_chunk_is_moved_aside_and_only_its_runs_are_computed_again(tmp_path, sweep_script, damage,
+                                                                             assert_rows_close):
+    tasks, runs = sweep_script.small_problem(n_seeds=1)
+    options = sweep.EngineOptions(steps=(10,))
+    budget = 12 * sweep.bytes_per_run(16, 120, 60, 6) / 2**30   # two chunks
+    first = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), memory_budget_gb=budget, progress=False)
+    chunks = sorted((tmp_path / "chunks").glob("chunk-*.json"))
+    assert len(chunks) == first.n_chunks >= 2
+    bad = chunks[0]
+    saved = json.loads(bad.read_text())
+    text = bad.read_text()
+    bad.write_text(text[: len(text) // 2] if damage == "truncated" else json.dumps(list(saved["runs"].values())))
+    damaged = bad.read_text()
+    with pytest.warns(results.CorruptResultWarning, match=re.escape(str(bad)) + " is not a readable chunk file"):
+        again = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), memory_budget_gb=budget, progress=False)
+    assert again.n_resumed_runs == len(runs) - len(saved["runs"]) and again.n_chunks >= 1
+    assert (tmp_path / "chunks" / (bad.name + ".corrupt")).read_text() == damaged   # kept for a look
+    assert_rows_close(again.rows, first.rows, tasks, atol=1e-6)
+    assert json.loads(bad.read_text())["runs"].keys() == saved["runs"].keys()     # stored again
+    third = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), memory_budget_gb=budget, progress=False)
+    assert third.n_resumed_runs == len(runs) and third.n_chunks == 0
+
+
+def test_run_keys_are_those_of_earlier_versions(sweep_script):
+    """Folders written before the generic ResultStore resume: a run's key is the hash it always was."""
+    tasks, runs = sweep_script.small_problem(n_seeds=1)
+    options = sweep.EngineOptions(steps=(10, 30), dtype="float64")
+    fingerprint = tasks["xor"].fingerprint()
+    for run in runs[::7]:
+        earlier = json.dumps({"run": run.coords(), "task": fingerprint, "steps": list(options.steps),
+                              "init": options.init, "train_output_layer": options.train_output_layer,
+                              "dtype": options.dtype, "base_seed": options.base_seed, "engine": store.ENGINE_VERSION},
+                             sort_keys=True, default=str)
+        assert store.run_hash(run, fingerprint, options) == hashlib.sha256(earlier.encode()).hexdigest()[:24]
 
 
 def _reference(sweep_script):
