@@ -419,7 +419,7 @@ def margin_table(svm_dims, margin_dims, *, num_gates=1000, seed: int = 0, fit_fr
 
 
 def main(argv=None):
-    """``python -m kd_theory.xor_margin [--gates K] [--gates-at d=K ...] [--svm-dims ...] [--margin-dims ...]``:
+    """``python -m kd_theory.xor_margin [--gates K] [--gates-at d=K …] [--svm-dims …] [--margin-dims …]``:
     the table of γ₂·d and γ·d as markdown."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--gates", type=int, default=1000, help="Monte-Carlo gates per d")
