@@ -269,7 +269,8 @@ def judge_headline(rows, chosen, sets, head, test, task, config, source) -> dict
                     if head is None else f"the headline set {head['label_set']} has no paired report seeds")
         return verdicts.judge(CLAIM, pre, "not reproduced", rule, evidence + ".", settle).to_json()
     distance = (1 - ratio) * test["reference_acc"]
-    pre.append(verdicts.power(test["low"], test["high"], distance))
+    pre.append(verdicts.power(test["low"], test["high"], distance)._replace(
+        rule="width of the 95% interval of acc − ρ·acc(true) < the paper's distance (1 − ρ)·acc(true) (points)"))
     top1 = next(s["teacher_top1"] for s in sets if s["label_set"] == head["label_set"])
     outcome = headline_outcome(test)
     evidence = (f"{head['label_set']} (teacher top-1 {100 * top1:.1f}% on its {task['train_size']:,} training images) "
