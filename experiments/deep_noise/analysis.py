@@ -136,8 +136,9 @@ def lead_precondition(leads, read) -> verdicts.Precondition:
     at = [l for l in leads if l["noise_var"] in read]
     teacher = float(np.mean([l["teacher"] for l in at])) if at else math.nan
     best = float(np.mean([l["best_student"] for l in at])) if at else math.nan
-    return verdicts.teacher_lead(teacher, best, LEAD_POINTS,
-                                 name="teacher lead (mean over v = " + ", ".join(f"{v:g}" for v in read) + ")")
+    p = verdicts.teacher_lead(teacher, best, LEAD_POINTS,
+                              name="teacher lead (mean over v = " + ", ".join(f"{v:g}" for v in read) + ")")
+    return p if math.isfinite(teacher - best) else p._replace(value="no teacher or student runs that did not diverge")
 
 
 def span_precondition(noise_vars) -> verdicts.Precondition:
