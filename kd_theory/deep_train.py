@@ -138,7 +138,8 @@ def init_params(model, key, image_shape):
 
 
 def init_run(model, key, image_shape, hyper: Hyper) -> RunState:
-    """A fresh run: :func:`init_params` from ``key`` (its first half), optimiser state, its shuffle key (second half)."""
+    """A fresh run: :func:`init_params` from ``key`` (its first half), optimiser state, its shuffle key (its
+    second half)."""
     init_key, shuffle_key = jax.random.split(key)
     params = init_params(model, init_key, image_shape)
     opt_state = optimizer(hyper).init(params)

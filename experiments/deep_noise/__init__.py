@@ -12,6 +12,7 @@ writes deep_noise.md, deep_noise.png and deep_noise_gap.png from results.json.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -171,9 +172,10 @@ def train_level(config, data, teacher, student, hyper, label: str = "") -> list[
 
 # --- finished work ------------------------------------------------------------------------------------------------
 
+@functools.cache
 def code_version() -> str:
-    """A hash of the sources that determine a level's numbers (networks, trainer, losses, images): stored
-    levels are reused only by the same math."""
+    """A hash of the sources that determine a level's numbers (networks, trainer, losses, images), read once a
+    process: stored levels are reused only by the same math."""
     from kd_theory import deep_train, images, losses, teachers
     h = hashlib.sha256()
     for module in (vgg, deep_train, losses, images, teachers):

@@ -104,7 +104,8 @@ def widening(rows, chosen) -> dict | None:
     if len(grid) < 2:
         return None
     low, high = grid[0], grid[-1]
-    result = selection.difference_of_gaps(rows, chosen, ((high, "soft"), (high, "hard")), ((low, "soft"), (low, "hard")),
+    result = selection.difference_of_gaps(rows, chosen, ((high, "soft"), (high, "hard")),
+                                          ((low, "soft"), (low, "hard")),
                                           group_keys=GROUP_KEYS, setting_keys=SETTING_KEYS)
     return {"low_noise_var": low, "high_noise_var": high, **result}
 
@@ -199,7 +200,8 @@ def judge(rows, chosen, table, gaps, widen, config) -> tuple[dict, dict]:
                     f"{head['over']} (T = {head['temperature']:g}; paper at 0.2: {PAPER_HIGH_GAP:+.1f}); teacher lead "
                     f"over the best student {_leads_text(leads)} points.")
     else:
-        pre = common_pre + [verdicts.Precondition("power", "no paired runs", abs(PAPER_HIGH_GAP), False, "a gap to test")]
+        pre = common_pre + [verdicts.Precondition("power", "no paired runs", abs(PAPER_HIGH_GAP), False,
+                                                  "a gap to test")]
         outcome, evidence = "not reproduced", f"no soft − hard pairs at v = {high}."
     headline = verdicts.judge(CLAIM, pre, outcome, rule, evidence, SETTLE).to_json()
 
@@ -215,7 +217,8 @@ def judge(rows, chosen, table, gaps, widen, config) -> tuple[dict, dict]:
                                                 widen["deterministic"])
         w_evidence = (f"widening from v = {widen['low_noise_var']:g} to {widen['high_noise_var']:g}: "
                       f"{100 * widen['mean']:+.2f} points, 95% interval [{100 * widen['low']:+.2f}, "
-                      f"{100 * widen['high']:+.2f}], p = {widen['p_value']:.3g} over {widen['n_seeds']} {widen['over']} "
+                      f"{100 * widen['high']:+.2f}], p = {widen['p_value']:.3g} over {widen['n_seeds']} "
+                      f"{widen['over']} "
                       f"(paper: {PAPER_WIDENING:+.1f}).")
     else:
         w_pre = common_pre + [verdicts.Precondition("power", "no paired runs", abs(PAPER_WIDENING), False,
@@ -245,7 +248,8 @@ def analyse(rows, config) -> dict:
         "protocol": {
             "select_seeds": select, "report_seeds": report,
             "selection": "per noise level: the temperature whose soft students of the selection seeds have the best "
-                         "mean validation accuracy (a temperature with a diverged selection run is never chosen; ties → "
+                         "mean validation accuracy (a temperature with a diverged selection run is never chosen; "
+                         "ties → "
                          "the lower T); nothing else is tuned",
             "reported": "test accuracy of the report seeds at their early-stopping point (best validation epoch), "
                         "mean ± std (ddof 1) over the runs that did not diverge; diverged runs are counted, never "

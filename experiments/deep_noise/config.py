@@ -78,7 +78,8 @@ def _layer_counts(config):
 
 def _network(channels, dense, help_text):
     return Section(help=help_text,
-                   channels=Tuple(channels, Int(minimum=1), distinct=False, help="one channel count per 3×3 conv layer"),
+                   channels=Tuple(channels, Int(minimum=1), distinct=False,
+                                  help="one channel count per 3×3 conv layer"),
                    dense=Tuple(dense, Int(minimum=1), distinct=False, help="the two hidden dense widths"))
 
 

@@ -109,7 +109,8 @@ def _new_axes():
 def plot_accuracy(results):
     fig, ax = _new_axes()
     for model in MODELS:
-        rows = sorted((r for r in results["rows"] if r["model"] == model and r["n_seeds"]), key=lambda r: r["noise_var"])
+        rows = sorted((r for r in results["rows"] if r["model"] == model and r["n_seeds"]),
+                      key=lambda r: r["noise_var"])
         ax.errorbar([r["noise_var"] for r in rows], [100 * r["test_acc_mean"] for r in rows],
                     yerr=[100 * (r["test_acc_std"] if math.isfinite(r["test_acc_std"]) else 0.0) for r in rows],
                     color=COLOURS[model], marker="o", capsize=3, label=f"{LABELS[model]} (ours)")
@@ -157,7 +158,8 @@ def render(results, out) -> list[str]:
              f"noise {d['noise']}",
              *(f"- {role}: {m[role]['name']}, conv channels {m[role]['channels']}, dense {m[role]['dense']} + 1, "
                f"feature maps after each block {m[role]['feature_maps']}" for role in ("teacher", "student")),
-             f"- training: Adam lr {t['learning_rate']:g}, L2 λ = {t['l2']:g} ({t['l2_form']}), batch {t['batch_size']}, "
+             f"- training: Adam lr {t['learning_rate']:g}, L2 λ = {t['l2']:g} ({t['l2_form']}), "
+             f"batch {t['batch_size']}, "
              f"early stopping patience {t['patience']}, at most {t['max_epochs']} epochs",
              f"- run time {results['timings']['total_s']:.0f} s"]
     md = [table_markdown(results), "", common.verdict_markdown(results, "Verdict (the gap at high noise)"),

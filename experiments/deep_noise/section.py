@@ -38,7 +38,8 @@ def summary(results) -> str:
     text += f"The widening: {w['verdict']} ({w['evidence']}) "
     leads = [l["lead_points"] for l in results.get("teacher_lead", []) if math.isfinite(l["lead_points"])]
     if leads:
-        paper = [t - max(h, s) for t, h, s in zip(PAPER_FIGURE1["teacher"], PAPER_FIGURE1["hard"], PAPER_FIGURE1["soft"])]
+        paper = [t - max(h, s)
+                 for t, h, s in zip(PAPER_FIGURE1["teacher"], PAPER_FIGURE1["hard"], PAPER_FIGURE1["soft"])]
         text += (f"The teacher leads the best student by {min(leads):+.1f} … {max(leads):+.1f} points across the noise "
                  f"levels (paper: {min(paper):+.1f} … {max(paper):+.1f}).")
     return text

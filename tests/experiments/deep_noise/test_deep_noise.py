@@ -17,7 +17,6 @@ from experiments.deep_noise import analysis, render
 from experiments.deep_noise.config import get_config
 from kd_theory import stats
 
-
 # --- config ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("key, value, message", [
@@ -330,7 +329,8 @@ def test_diverged_runs_are_counted_left_out_and_shown(tmp_path):
     assert soft[0.2]["n_seeds"] == 0 and render.cell(soft[0.2]) == "diverged (8 runs)"
     assert results["verdict"] == "inconclusive"   # no pairs to test: the power precondition says so
     results.update({"experiment": "deep_noise", "timings": {"total_s": 1.0},
-                    "data": {"source": "hand-made", "dataset": "digits", "negative_classes": [0], "positive_classes": [1],
+                    "data": {"source": "hand-made", "dataset": "digits", "negative_classes": [0],
+                             "positive_classes": [1],
                              "n_train": 1, "n_val": 1, "n_test": 1, "image_shape": [8, 8, 1], "noise": "none"},
                     "models": {r: {"name": r, "channels": [1], "dense": [1, 1], "feature_maps": []}
                                for r in ("teacher", "student")},
@@ -346,8 +346,10 @@ def test_stats_and_analysis_agree_on_the_pairing():
     rows = _rows()
     results = analysis.analyse(rows, _config())
     chosen = {c["noise_var"]: c["temperature"] for c in results["chosen_temperature"]}
-    use = [r for r in rows if r["role"] == "report" and (r["model"] != "soft" or r["temperature"] == chosen[r["noise_var"]])]
-    reference = stats.paired_gaps(use, treatment=lambda r: r["model"] == "soft", baseline=lambda r: r["model"] == "hard",
+    use = [r for r in rows if r["role"] == "report"
+           and (r["model"] != "soft" or r["temperature"] == chosen[r["noise_var"]])]
+    reference = stats.paired_gaps(use, treatment=lambda r: r["model"] == "soft",
+                                  baseline=lambda r: r["model"] == "hard",
                                   match_keys=("noise_var",), cell_keys=("noise_var",))
     by_level = defaultdict(dict)
     for g in reference:
