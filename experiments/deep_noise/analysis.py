@@ -52,8 +52,8 @@ WIDENING_CLAIM = verdicts.Claim(
     quote="The soft-label advantage grows with difficulty: soft − hard is ≈ 1 point at noise variance 0.01 "
           "(75.9 vs 74.6) and ≈ 8 points at 0.2 (70.3 vs 62.1).",
     source=SOURCE, type="prediction", paraphrased=True)
-SETTLE = ("a teacher that leads its students by ≥ 3 points (CIFAR-10 cat/dog with the `paper` preset's VGG-11 widths "
-          "on a GPU, or the `cifar` preset), noise variances from ≤ 0.01 to ≥ 0.2, a temperature grid whose chosen "
+SETTLE = ("a teacher that leads its students by ≥ 3 points (the paper's own setting: CIFAR-10 cat/dog with the `paper` "
+          "preset's VGG-11 widths, on a GPU), noise variances from ≤ 0.01 to ≥ 0.2, a temperature grid whose chosen "
           "values lie inside it, and enough report seeds for an interval narrower than the paper's effect")
 
 
