@@ -19,7 +19,9 @@ from kd_theory.crowd.agreement import log_odds_weights, weighted_vote_scores
 from kd_theory.crowd.dawid_skene import fit_dawid_skene
 from kd_theory.crowd.simulate import one_coin_confusion_matrices
 from kd_theory.crowd.spectral import rank_one_completion
-from kd_theory.crowd.task_types import answer_pairs, pair_features_times, pair_features_transpose_times
+from kd_theory.crowd.task_types import (answer_components, answer_pairs, dense_features_times,
+                                       dense_features_transpose_times, dense_is_cheaper, n_answer_pairs,
+                                       pair_features_times, pair_features_transpose_times)
 from kd_theory.crowd.triangular import triangular_reliabilities
 
 # crowd-kit 1.4.2 warns about pandas 3 deprecations on every call.
@@ -355,6 +357,42 @@ def test_implicit_pair_operators_equal_the_explicit_feature_matrix():
     u = rng.normal(size=n_tasks)
     back = np.asarray(pair_features_transpose_times(answer_pair_list, jnp.asarray(u), n_workers))
     np.testing.assert_allclose([back[i, j] for i, j in pairs], f.T @ u, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dense_operators_equal_the_pair_list_operators(n_classes):
+    # worker 1 answers task 2 three times: repeated answers of one worker make no pair with each other
+    rng = np.random.default_rng(n_classes)
+    n_tasks, n_workers = 9, 6
+    t, w = np.nonzero(rng.random((n_tasks, n_workers)) < 0.7)
+    t, w = np.r_[t, 2, 2], np.r_[w, 1, 1]
+    labels = rng.integers(0, n_classes, t.size)
+    order = np.argsort(t, kind="stable")
+    t, w, labels = t[order], w[order], labels[order]
+    pairs = answer_pairs(t, w, labels)
+    assert n_answer_pairs(t, w) == len(pairs[0])
+    components, weights = answer_components(t, w, labels, n_tasks, n_workers, n_classes)
+    assert components.shape[0] == (1 if n_classes == 2 else n_classes + 1)
+    v = rng.normal(size=(n_workers, n_workers))
+    v = v + v.T
+    np.fill_diagonal(v, 0.0)
+    np.testing.assert_allclose(dense_features_times(components, weights, jnp.asarray(v)),
+                               pair_features_times(pairs, jnp.asarray(v), n_tasks), atol=1e-5)
+    u = jnp.asarray(rng.normal(size=n_tasks))
+    np.testing.assert_allclose(dense_features_transpose_times(components, weights, u),
+                               pair_features_transpose_times(pairs, u, n_workers), atol=1e-5)
+
+
+def test_partition_by_the_dense_counts_equals_the_pair_list():
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(3), 400, 24, 24, beta=0.4, variant="easy_hard")
+    m = crowd.matrix
+    assert dense_is_cheaper(n_answer_pairs(m.tasks, m.workers), m.n_tasks, m.n_workers, m.n_classes)
+    dense, pairs = partition_tasks(m, 5, method="dense"), partition_tasks(m, 5, method="pairs")
+    assert np.array_equal(dense, pairs) and np.array_equal(partition_tasks(m, 5), dense)
+    sparse = simulate_two_type_crowd(jax.random.PRNGKey(3), 400, 60, 4, beta=0.4, variant="easy_hard").matrix
+    assert not dense_is_cheaper(n_answer_pairs(sparse.tasks, sparse.workers), 400, 60, 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        partition_tasks(m, method="svd")
 
 
 @pytest.mark.parametrize("make_skills", [easy_hard_skills, distinct_skill_skills])
