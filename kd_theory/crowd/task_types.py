@@ -227,7 +227,9 @@ class TaskTypeAware(Aggregator):
     ``aggregator``: any object with ``fit_predict_proba(df)`` (ours or crowd-kit's), copied unfitted for
     each type, or a dict {type: aggregator}. ``types``: a Series task → type to use instead of the
     spectral partition — given the true types this is the oracle, the ceiling of the method. After
-    ``fit``: ``types_`` (Series by task) and ``aggregators_`` (the fitted copies by type).
+    ``fit``: ``types_`` (Series by task) and ``aggregators_`` (the fitted copies by type). Dawid-Skene
+    copies fit their type inside the whole crowd (:meth:`~kd_theory.crowd.base.Aggregator.fit_tasks`), so
+    partitions of different sizes reuse one compiled program.
     """
 
     def __init__(self, aggregator, types: pd.Series | None = None, seed: int = 0, n_iter: int = 30):
@@ -258,10 +260,12 @@ class TaskTypeAware(Aggregator):
         self.aggregators_ = {}
         for group in pd.unique(types):
             keep = types == group
-            part = matrix.subset_tasks(keep)
             aggregator = self._aggregator_for(group)
-            probas = aggregator.fit_predict_proba(part.to_dataframe())
-            posteriors[keep] = probas.reindex(index=part.task_ids, columns=matrix.label_values,
+            if getattr(aggregator, "masks_tasks", False):  # ours: one compiled program per crowd size
+                probas = aggregator.fit_tasks(matrix, keep).probas_
+            else:
+                probas = aggregator.fit_predict_proba(matrix.subset_tasks(keep).to_dataframe())
+            posteriors[keep] = probas.reindex(index=matrix.task_ids[keep], columns=matrix.label_values,
                                               fill_value=0.0).to_numpy()
             self.aggregators_[group] = aggregator
         self.types_ = pd.Series(types, index=matrix.task_ids, name="type")

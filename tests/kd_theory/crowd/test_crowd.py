@@ -411,6 +411,26 @@ def test_partition_recovers_types_exactly_when_the_signal_is_strong(make_skills)
         assert np.array_equal(found, crowd.types)
 
 
+@pytest.mark.parametrize("model", [DawidSkene, OneCoinDawidSkene])
+def test_fitting_kept_tasks_inside_the_crowd_equals_fitting_them_alone(model):
+    # the masked fit must be EM on the sub-crowd: same posteriors, prior, confusions, iterations and ELBO path
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(8), 300, 12, 5, beta=0.3, variant="easy_hard")
+    matrix, keep = crowd.matrix, crowd.types == 1
+    inside = model().fit_tasks(matrix, keep)
+    alone = model().fit(matrix.subset_tasks(keep).to_dataframe())
+    assert inside.probas_.index.equals(alone.probas_.index) and inside.labels_.equals(alone.labels_)
+    np.testing.assert_allclose(inside.probas_.to_numpy(), alone.probas_.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(inside.priors_.to_numpy(), alone.priors_.to_numpy(), atol=1e-6)
+    assert inside.n_iter_ == alone.n_iter_
+    np.testing.assert_allclose(inside.loss_history_, alone.loss_history_, rtol=1e-5)
+    np.testing.assert_allclose(inside.errors_.loc[alone.errors_.index].to_numpy(), alone.errors_.to_numpy(),
+                               atol=1e-5)
+    if model is OneCoinDawidSkene:
+        np.testing.assert_allclose(inside.skills_.loc[alone.skills_.index], alone.skills_, atol=1e-5)
+    with pytest.raises(ValueError, match="keeping at least one task"):
+        fit_dawid_skene(matrix, 10, 1e-5, task_mask=np.zeros(matrix.n_tasks, bool))
+
+
 def test_partition_then_aggregate_equals_aggregating_each_type_alone():
     crowd = simulate_two_type_crowd(jax.random.PRNGKey(6), 600, 20, 8, beta=0.5, variant="distinct_skills")
     df, types = crowd.answers(), crowd.types_series()
