@@ -308,6 +308,16 @@ def test_simulator_draws_answers_with_the_given_accuracies():
     assert crowd.skills[0].min() >= 0.75 and crowd.skills[1].max() <= 0.65
 
 
+def test_the_control_variant_gives_each_worker_one_accuracy_on_both_types():
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(5), 4000, 12, 6, beta=0.5, variant="same_skills")
+    np.testing.assert_array_equal(crowd.skills[0], crowd.skills[1])
+    assert crowd.skills.min() >= 0.6 and crowd.skills.max() <= 0.8
+    m = crowd.matrix
+    right = m.labels == crowd.truth[m.tasks]
+    by_type = [right[crowd.types[m.tasks] == g].mean() for g in (0, 1)]
+    assert abs(by_type[0] - by_type[1]) < 4 * np.sqrt(0.21 / 12000)  # 12,000 answers per type: 4 standard errors
+
+
 def test_simulate_answers_keeps_the_given_types_and_truth():
     # types and labels read off a data set: task t of type t % 2, label (t // 2) % 2; worker w is right w.p.
     # 0.9 on type 0 and 0.6 on type 1
