@@ -190,11 +190,12 @@ def fit_dawid_skene(matrix: LabelMatrix, n_iter: int, tol: float, one_coin: bool
     with ``task_mask``, on the answers of the kept tasks alone."""
     if n_iter < 0:
         raise ValueError(f"n_iter must be >= 0, got {n_iter}")
-    if task_mask is not None:
-        task_mask = np.asarray(task_mask, bool)
-        if task_mask.shape != (matrix.n_tasks,) or not task_mask.any():
-            raise ValueError(f"task_mask must be a bool array of length n_tasks={matrix.n_tasks} keeping at "
-                             f"least one task, got shape {task_mask.shape} with {int(task_mask.sum())} kept")
+    if task_mask is None:  # all tasks: the same compiled program as the per-type fits of this crowd
+        task_mask = np.ones(matrix.n_tasks, bool)
+    task_mask = np.asarray(task_mask, bool)
+    if task_mask.shape != (matrix.n_tasks,) or not task_mask.any():
+        raise ValueError(f"task_mask must be a bool array of length n_tasks={matrix.n_tasks} keeping at "
+                         f"least one task, got shape {task_mask.shape} with {int(task_mask.sum())} kept")
     return dawid_skene_em(matrix.tasks, matrix.workers, matrix.labels, tol, n_tasks=matrix.n_tasks,
                           n_workers=matrix.n_workers, n_classes=matrix.n_classes, n_iter=int(n_iter),
                           one_coin=one_coin, task_mask=task_mask)

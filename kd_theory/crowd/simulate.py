@@ -156,6 +156,42 @@ def exact_share_types(key, n_tasks: int, beta: float) -> np.ndarray:
 VARIANTS = ("easy_hard", "distinct_skills", "same_skills")
 
 
+def exact_share_two_type_crowd(key, n_tasks: int, n_workers: int, answers_per_task: int, beta: float = 0.5,
+                               variant: str = "easy_hard") -> SimulatedCrowd:
+    """The two-type model with one-coin workers (``variant`` as in :func:`two_type_skills`), exactly
+    round(β d) tasks of type 0 in random order (:func:`exact_share_types`) and uniform binary labels.
+
+    The fixed share keeps per-type crowds the same size in every draw. The whole draw is one compiled
+    program per crowd size; it equals skills = two_type_skills(k₁), types = exact_share_types(k₂),
+    truth ~ Bernoulli(1/2) with k₃, answers = simulate_answers(k₄, …) for (k₁, k₂, k₃, k₄) = split(key, 4).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if not 1 <= answers_per_task <= n_workers:
+        raise ValueError(f"answers_per_task must be in [1, n_workers={n_workers}], got {answers_per_task}")
+    # the skills are drawn outside the compiled program, so every variant shares it
+    skills = two_type_skills(jax.random.split(key, 4)[0], n_workers, variant)
+    types, truth, workers, labels = _exact_share_draw(key, skills, n_tasks, answers_per_task,
+                                                      int(round(beta * n_tasks)))
+    matrix = LabelMatrix.from_arrays(np.repeat(np.arange(n_tasks), answers_per_task), np.asarray(workers).ravel(),
+                                     np.asarray(labels).ravel(), n_tasks=n_tasks, n_workers=n_workers, n_classes=2)
+    return SimulatedCrowd(matrix, np.asarray(truth).astype(np.int64), np.asarray(types).astype(np.int64),
+                          np.asarray(skills))
+
+
+@partial(jax.jit, static_argnames=("n_tasks", "answers_per_task", "n_first"))
+def _exact_share_draw(key, skills, n_tasks: int, answers_per_task: int, n_first: int):
+    _, type_key, label_key, answer_key = jax.random.split(key, 4)
+    types = jax.random.permutation(type_key, (jnp.arange(n_tasks) >= n_first).astype(jnp.int32))
+    truth = jax.random.bernoulli(label_key, 0.5, (n_tasks,)).astype(jnp.int32)
+    worker_key, answer_key = jax.random.split(answer_key)
+    workers, labels = _draw_workers_and_labels(worker_key, answer_key, one_coin_confusion_matrices(skills, 2), types,
+                                               truth, answers_per_task)
+    return types, truth, workers, labels
+
+
 def two_type_skills(key, n_workers: int, variant: str) -> jax.Array:
     """(2, n_workers) one-coin accuracies of the two-type model: ``variant`` "easy_hard" (v1,
     :func:`easy_hard_skills`), "distinct_skills" (v2, :func:`distinct_skill_skills`) or the control

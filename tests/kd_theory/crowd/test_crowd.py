@@ -318,6 +318,26 @@ def test_the_control_variant_gives_each_worker_one_accuracy_on_both_types():
     assert abs(by_type[0] - by_type[1]) < 4 * np.sqrt(0.21 / 12000)  # 12,000 answers per type: 4 standard errors
 
 
+@pytest.mark.parametrize("variant", ["easy_hard", "distinct_skills", "same_skills"])
+def test_the_exact_share_crowd_is_the_composition_of_its_parts(variant):
+    # one compiled draw must give the crowd its docstring spells out: the same skills, types, truth and answers
+    from kd_theory.crowd import exact_share_two_type_crowd, two_type_skills
+    from kd_theory.crowd.simulate import exact_share_types
+    key = jax.random.PRNGKey(4)
+    crowd = exact_share_two_type_crowd(key, 301, 9, 4, beta=0.3, variant=variant)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    skills = two_type_skills(k1, 9, variant)
+    types = exact_share_types(k2, 301, 0.3)
+    truth = np.asarray(jax.random.bernoulli(k3, 0.5, (301,))).astype(np.int64)
+    parts = simulate_answers(k4, one_coin_confusion_matrices(skills, 2), types, truth, 4, skills)
+    assert (crowd.types == 0).sum() == 90
+    np.testing.assert_array_equal(crowd.types, parts.types)
+    np.testing.assert_array_equal(crowd.truth, parts.truth)
+    np.testing.assert_allclose(crowd.skills, parts.skills)
+    for field in ("tasks", "workers", "labels"):
+        np.testing.assert_array_equal(getattr(crowd.matrix, field), getattr(parts.matrix, field))
+
+
 def test_simulate_answers_keeps_the_given_types_and_truth():
     # types and labels read off a data set: task t of type t % 2, label (t // 2) % 2; worker w is right w.p.
     # 0.9 on type 0 and 0.6 on type 1
