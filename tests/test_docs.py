@@ -71,3 +71,15 @@ def test_mkdocs_build_strict(repo, tmp_path):
             html = f.read()
         for name in names:
             assert f'id="{name}"' in html, f"{name} was not rendered on api/{page}"
+
+
+def test_experiment_pages_generated_parts_are_current():
+    """Each docs/experiments/NAME.md's config table and results block are what the code and docs/results give
+    (python -m experiments.common.docs rewrites them)."""
+    from experiments.common import docs
+    assert docs.main(["--check"]) == 0
+    for name, path in docs.pages().items():
+        with open(path, encoding="utf-8") as fh:
+            page = fh.read()
+        for begin, end in docs.MARKERS.values():
+            assert begin in page and end in page, f"{path} lacks {begin} … {end}"
