@@ -1,22 +1,23 @@
 """Crowdsourcing with task types (Kong, Mandal et al.): real crowds, simulated two-type crowds, and students
 trained on crowd posteriors.
 
-    python -m experiments.run --experiment=crowd --out=runs/crowd                   # default, offline
-    python -m experiments.run --experiment=crowd --preset=tiny --out=runs/crowd-tiny # < 30 s quiet, the tests' size
+    python -m experiments.run --experiment=crowd --out=runs/crowd                    # default, offline
+    python -m experiments.run --experiment=crowd --preset=tiny --out=runs/crowd-tiny  # the tests' size
     python -m experiments.run --experiment=crowd --preset=paper --out=runs/crowd-paper
-    python -m experiments.run --experiment=crowd --preset=shared --out=runs/crowd-six  # the six real crowds only
+    python -m experiments.run --experiment=crowd --preset=shared --out=runs/crowd-six # the six real crowds only
 
-default: the bundled ``sp`` crowd (Apache-2.0, shipped in the package) with every aggregator, plain and
-per type of the spectral partition; simulated two-type crowds (easy/hard, distinct skills and the
-same-skills control) at d ∈ {500, 5,000, 50,000} tasks — two decades — and n = ρ · ln d workers,
-ρ ∈ {1, 2, 4}, 8 crowds each (5 left the recovery test short of power); and the digits bridge (students trained on the crowd's posteriors, labels and
-majority vote, paired by seed). The verdict tests Kong et al.'s two claims on the simulated crowds:
-the partition + per-type Dawid-Skene beats pooled Dawid-Skene where the types differ in difficulty (and
-not in the control), and type recovery tends to 1 when n grows like ln d.
-
-paper: the six real crowds of ../shared/data/crowd; d ∈ {500, 2,000, 10,000, 50,000}, ρ ∈ {1, 2, 4, 8},
-20 seeds; MV, DS, one-coin DS, GLAD and TE pooled; DS and TE per type (TE + weighted vote is Kong et
-al.'s own per-type labelling). shared: the six real crowds alone.
+default: the bundled ``sp`` crowd (Apache-2.0, shipped in the package) with every aggregator, DS also per
+type of the spectral partition; simulated two-type crowds (easy/hard, distinct skills and the same-skills
+control) at d ∈ {500, 5,000, 50,000} tasks — two decades — with n = max(3, round(ρ ln d)) workers,
+ρ ∈ {1, 2, 4}, 8 crowds per grid point (5 left the recovery test short of power); and the digits bridge
+(students trained on crowd posteriors, labels and majority vote, paired by seed). The verdict tests Kong
+et al.'s two claims on the simulated crowds: the partition + per-type Dawid-Skene beats pooled Dawid-Skene
+where the types differ in difficulty (and not in the control), and type recovery tends to 1 when n grows
+like ln d. tiny: sp with MV and DS, d ∈ {100, 1,000} at ρ = 4, a small bridge (32 s CPU cold, 11 s with
+the compilation cache warm). paper: the six real crowds of ../shared/data/crowd; d ∈ {500, 2,000, 10,000,
+50,000}, ρ ∈ {1, 2, 4, 8}, 20 crowds per grid point; MV, DS, one-coin DS, GLAD and TE pooled; DS and TE per
+type (TE + weighted vote per type is Kong et al.'s own labelling). shared: the six real crowds alone.
+Measured times and the paper estimate: docs/experiments/crowd.md.
 
 Writes crowd.md (the verdict with its preconditions), crowd_real.md/.png, crowd_simulated.md/.png,
 crowd_bridge.md/.png, runs.csv, results.json, config.json.

@@ -19,9 +19,9 @@ from experiments.crowd.config import SHARED_CROWDS, get_config
 from experiments.crowd.real import crowd_folders, read_crowds
 from experiments.sections import VERDICTS
 from kd_theory import rng
-from kd_theory.crowd import (DawidSkene, LabelMatrix, MajorityVote, TaskTypeAware, exact_share_two_type_crowd,
-                             expected_accuracy_random_ties, load_crowd, partition_tasks, simulate_two_type_crowd,
-                             type_recovery)
+from kd_theory.crowd import (DawidSkene, DuplicateAnswersWarning, LabelMatrix, MajorityVote, TaskTypeAware,
+                             exact_share_two_type_crowd, expected_accuracy_random_ties, load_crowd, partition_tasks,
+                             simulate_two_type_crowd, type_recovery)
 from kd_theory.crowd.evaluation import accuracy
 from kd_theory.results import OutputDir
 
@@ -95,7 +95,8 @@ def test_real_accuracies_and_records_recompute_from_the_library(crowd_run):
     assert record["duplicates"] == "keep" and sum(record["label_counts"].values()) == 1081
     assert sum(record["gold_label_counts"].values()) == 120
     assert len(toy["warnings"]) == 1 and "repeat an earlier (task, worker) pair" in toy["warnings"][0]
-    answers, truth = load_crowd(crowd_run["crowds"] / "toy")
+    with pytest.warns(DuplicateAnswersWarning, match="row 1082, which repeats row 7"):
+        answers, truth = load_crowd(crowd_run["crowds"] / "toy")
     matrix = LabelMatrix.from_dataframe(answers)
     types = pd.Series(partition_tasks(matrix, rng.stream_seed(0, "partition", "toy")), index=matrix.task_ids)
     rows = {(r["aggregator"], r["mode"], r["tie_rule"]): r["accuracy"] for r in part_rows(crowd_run, "real")}
@@ -131,7 +132,8 @@ def test_simulated_summaries_recompute_from_the_rows_and_one_crowd_from_the_libr
     for g in sim["gaps"]:
         def pick(mode):
             return {r["seed"]: r["accuracy"] for r in rows if r["mode"] == mode and r["variant"] == g["variant"]
-                    and r["n_tasks"] == g["n_tasks"] and r["ratio"] == g["ratio"] and r["aggregator"] == g["aggregator"]}
+                    and r["n_tasks"] == g["n_tasks"] and r["ratio"] == g["ratio"]
+                    and r["aggregator"] == g["aggregator"]}
         treated, plain = pick(g["mode"]), pick("plain")
         assert g["gap_mean"] == pytest.approx(np.mean([treated[s] - plain[s] for s in plain]))
     # one crowd again, from the library and its named streams
@@ -139,8 +141,8 @@ def test_simulated_summaries_recompute_from_the_rows_and_one_crowd_from_the_libr
     crowd = exact_share_two_type_crowd(rng.stream_key(0, "crowd", *index), 1000, 28, 28, 0.5, "distinct_skills")
     assert np.sum(crowd.types == 0) == 500
     found = partition_tasks(crowd.matrix, seed=rng.stream_seed(0, "partition", *index))
-    row = {r["mode"] + r["aggregator"]: r for r in rows if r["variant"] == "distinct_skills" and r["n_tasks"] == 1000
-           and r["ratio"] == 4.0 and r["seed"] == 1}
+    row = {r["mode"] + (r["aggregator"] or ""): r for r in rows if r["variant"] == "distinct_skills"
+           and r["n_tasks"] == 1000 and r["ratio"] == 4.0 and r["seed"] == 1}
     assert row["types"]["type_recovery"] == pytest.approx(type_recovery(found, crowd.types))
     oracle = TaskTypeAware(DawidSkene(), types=crowd.types_series()).fit_predict(crowd.answers())
     assert row["oracleDS"]["accuracy"] == pytest.approx(accuracy(oracle, crowd.truth_series()))
