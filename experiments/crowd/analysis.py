@@ -138,13 +138,21 @@ def combine(outcomes) -> str:
     return "not reproduced"
 
 
+def signed(value, digits: int = 2) -> str:
+    """+x.xx / −x.xx; "n/a" when not finite; a rounded zero is "+0.00", never "-0.00"."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    text = f"{value:+.{digits}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def _points(cell) -> str:
     if cell is None or not math.isfinite(cell["gap_mean"]):
         return "n/a"
     if cell.get("deterministic"):
-        return f"{100 * cell['gap_mean']:+.2f} (deterministic)"
-    return (f"{100 * cell['gap_mean']:+.2f} [{100 * cell['gap_low_adj']:+.2f}, {100 * cell['gap_high_adj']:+.2f}]"
-            f"{'*' if cell['significant'] else ''}")
+        return f"{signed(100 * cell['gap_mean'])} (deterministic)"
+    return (f"{signed(100 * cell['gap_mean'])} [{signed(100 * cell['gap_low_adj'])}, "
+            f"{signed(100 * cell['gap_high_adj'])}]{'*' if cell['significant'] else ''}")
 
 
 def _grid(rows) -> dict:
@@ -261,10 +269,10 @@ def evidence_a(part_a: dict) -> str:
         return "No simulated crowds ran."
     a = part_a["at"]
     cells = "; ".join(
-        f"{c['variant']} {_points(c)} (oracle {100 * part_a['oracle'][c['variant']]:+.2f}; excess over the control "
+        f"{c['variant']} {_points(c)} (oracle {signed(100 * part_a['oracle'][c['variant']])}; excess over the control "
         f"{_points(next((s for s in part_a['specific'] if s['variant'] == c['variant']), None))})"
         for c in part_a["cells"])
-    control = f"; control {CONTROL} {100 * part_a['control']['gap_mean']:+.2f}" if part_a["control"] else ""
+    control = f"; control {CONTROL} {signed(100 * part_a['control']['gap_mean'])}" if part_a["control"] else ""
     outcomes = ", ".join(f"{v} {o}" for v, o in part_a["outcomes"].items()) or "no variant whose types differ"
     return (f"(a) At d = {a['n_tasks']:,}, n/ln d = {a['ratio']:g}, partition+DS − pooled DS (points, Holm-family "
             f"interval over crowds): {cells or 'none'}{control}. Per variant: {outcomes}.")

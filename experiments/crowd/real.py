@@ -100,13 +100,14 @@ def by_type(answers: pd.DataFrame, truth: pd.Series, types: pd.Series) -> dict:
 
 def published_beside_ours(name: str, accuracy_table: dict, mv: dict) -> list[dict]:
     """Each published figure of crowd ``name`` beside ours (percent): DS beside our DS; MV beside our MV
-    under every tie rule, with the rule that comes closest."""
+    under every tie rule, with the rule that comes closest ("" when the rules agree: no tied gold task)."""
     out = []
     for p in published_for(name):
         entry = dict(p._asdict())
         if p.method == "MV":
             ours = {rule: 100 * mv[rule] for rule in MV_RULES}
-            entry.update(ours=ours, closest_rule=min(ours, key=lambda r: abs(ours[r] - p.accuracy)))
+            agree = max(ours.values()) - min(ours.values()) < 1e-9  # no tied gold task: every rule gives one number
+            entry.update(ours=ours, closest_rule="" if agree else min(ours, key=lambda r: abs(ours[r] - p.accuracy)))
             entry["difference"] = {rule: v - p.accuracy for rule, v in ours.items()}
         else:
             value = 100 * accuracy_table.get("DS", {}).get("plain", float("nan"))

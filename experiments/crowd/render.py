@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from experiments import common
+from experiments.crowd.analysis import signed
 
 MODE_STYLE = {"plain": ("tab:red", "o", "pooled"), "partition": ("tab:blue", "s", "spectral partition"),
               "oracle": ("black", "^", "oracle types")}
@@ -57,7 +58,7 @@ def claim_tables(sim) -> str:
     for c in a["cells"]:
         v = c["variant"]
         spec = next((s for s in a["specific"] if s["variant"] == v), None)
-        lines.append(f"| {v} | {gap_text(c)} | {100 * a['oracle'][v]:+.2f} | {gap_text(spec)} | "
+        lines.append(f"| {v} | {gap_text(c)} | {signed(100 * a['oracle'][v])} | {gap_text(spec)} | "
                      f"{a['outcomes'][v]} |")
     if a.get("control"):
         lines.append(f"| same_skills (control) | {gap_text(a['control'])} | — | — | — |")
@@ -97,7 +98,7 @@ def real_accuracy_table(real) -> str:
     for c in real["crowds"]:
         for agg, acc in c["accuracy"].items():
             part = acc.get("partition")
-            diff = (f"{100 * (part - acc['plain']):+.2f}" if _finite(part) and _finite(acc["plain"]) else "—")
+            diff = signed(100 * (part - acc["plain"])) if _finite(part) and _finite(acc["plain"]) else "—"
             lines.append(f"| {c['crowd']} | {agg} | {pct(acc['plain'])} | {pct(part) if part is not None else '—'} | "
                          f"{diff} |")
     return "\n".join(lines)
@@ -117,10 +118,11 @@ def published_table(real) -> str:
              + " for MV) | closest | verified | source |", "|---|---|---|---|---|---|---|---|"]
     for c in real["crowds"]:
         for p in c["published"]:
-            ours = ", ".join(f"{v:.2f} ({v - p['accuracy']:+.2f})" if _finite(v) else "n/a" for v in p["ours"].values())
+            ours = ", ".join(f"{v:.2f} ({signed(v - p['accuracy'])})" if _finite(v) else "n/a"
+                             for v in p["ours"].values())
+            closest = ("—" if p["method"] != "MV" else RULE_NAMES.get(p["closest_rule"], "the rules agree"))
             lines.append(f"| {c['crowd']} | {p['method']} | {p['accuracy']:.2f} | {p['tie_rule'] or '—'} | {ours} | "
-                         f"{RULE_NAMES.get(p['closest_rule'], '—')} | {'yes' if p['verified'] else 'no'} | "
-                         f"{p['source']} |")
+                         f"{closest} | {'yes' if p['verified'] else 'no'} | {p['source']} |")
     return "\n".join(lines)
 
 

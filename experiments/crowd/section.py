@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from experiments import sections
 from experiments.crowd import render
+from experiments.crowd.analysis import signed
 
 
 def paper_rows(results) -> tuple:
@@ -35,7 +36,7 @@ def summary(results) -> str:
     real = results.get("real")
     if real and real["partition_effect"]:
         lines.append("Real crowds (descriptive; types unknown), partition − pooled (points): " + "; ".join(
-            f"{e['aggregator']}: " + ", ".join(f"{c} {v:+.2f}" for c, v in e["difference"].items())
+            f"{e['aggregator']}: " + ", ".join(f"{c} {signed(v)}" for c, v in e["difference"].items())
             for e in real["partition_effect"]) + ".")
     bridge = results.get("bridge")
     if bridge and bridge["table"]:
