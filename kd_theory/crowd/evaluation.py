@@ -4,8 +4,8 @@
     python -m kd_theory.crowd.evaluation --bundled                  # sp, shipped with the package
 
 Accuracy = fraction of gold tasks whose aggregated label equals the gold label. "MV (random ties)" is the
-expected accuracy when ties are broken uniformly at random (Zhang et al.'s rule; the other sources do not state theirs);
-"MV" breaks ties to the lowest label. Binary-only methods (TE, SML) are left out on multiclass crowds.
+expected accuracy when ties are broken uniformly at random (Zhang et al.'s rule; the other sources do not
+state theirs); "MV" breaks ties to the lowest label. Binary-only methods (TE, SML) are left out on multiclass crowds.
 """
 from __future__ import annotations
 
