@@ -214,6 +214,7 @@ def test_diverging_runs_are_counted_and_never_averaged(tmp_path, launch, read_cs
 # --- resume unit ----------------------------------------------------------------------------------------------------
 
 def test_a_level_is_stored_once_and_reused_only_for_the_same_unit(tmp_path):
+    from kd_theory.results import payload_key  # the key a stored level is filed under
     config = get_config("tiny")
     settings = deep_noise.data_settings(config)
     hyper = deep_noise.hyperparameters(config)
@@ -233,10 +234,10 @@ def test_a_level_is_stored_once_and_reused_only_for_the_same_unit(tmp_path):
         assert deep_noise.level_unit(changed, settings, hyper, 0.01) == unit
     changed = get_config("tiny")
     changed.student.channels = (3, 3)
-    assert deep_noise.unit_key(deep_noise.level_unit(changed, settings, hyper, 0.01)) != deep_noise.unit_key(unit)
-    assert deep_noise.unit_key(deep_noise.level_unit(config, settings, hyper._replace(l2=0.0), 0.01)) != \
-        deep_noise.unit_key(unit)
-    assert deep_noise.unit_key(deep_noise.level_unit(config, settings, hyper, 0.2)) != deep_noise.unit_key(unit)
+    assert payload_key(deep_noise.level_unit(changed, settings, hyper, 0.01)) != payload_key(unit)
+    assert payload_key(deep_noise.level_unit(config, settings, hyper._replace(l2=0.0), 0.01)) != \
+        payload_key(unit)
+    assert payload_key(deep_noise.level_unit(config, settings, hyper, 0.2)) != payload_key(unit)
 
 
 # --- the verdicts on hand-made numbers -------------------------------------------------------------------------------
