@@ -4,7 +4,8 @@
     python -m experiments.report.readme --check    # exit 1 when README.md's table is not what docs/results say
 
 The table sits between the markers ``<!-- verdicts:begin -->`` and ``<!-- verdicts:end -->``; each row
-is one results folder: the claim's source and type, the verdict, the unmet preconditions, the folder.
+is one claim of a results folder (its headline, then each further claim it answers, e.g. "table1: interaction"):
+the claim's source and type, the verdict, the unmet preconditions.
 """
 from __future__ import annotations
 
@@ -17,9 +18,22 @@ BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def further_verdicts(results: dict) -> list[dict]:
+    """The further claims a results.json answers beside its headline: every top-level ``<part>_verdict`` with
+    a claim, preconditions and a verdict (table1's interaction, margin's bound, biased_soft's degradation,
+    deep_noise's widening), as {part, source, type, verdict, unmet}, in key order."""
+    out = []
+    for key in sorted(results):
+        v = results[key]
+        if key.endswith("_verdict") and isinstance(v, dict) and {"claim", "preconditions", "verdict"} <= set(v):
+            out.append({"part": key[:-len("_verdict")], "source": v["claim"]["source"], "type": v["claim"]["type"],
+                        "verdict": v["verdict"], "unmet": [p["name"] for p in v["preconditions"] if not p["met"]]})
+    return out
+
+
 def rows(results_dir: str) -> list[dict]:
-    """{folder, experiment, source, type, verdict, unmet} of every reportable folder of ``results_dir``,
-    read from its results.json."""
+    """{folder, experiment, source, type, verdict, unmet, further} of every reportable folder of
+    ``results_dir``, read from its results.json (``further``: :func:`further_verdicts`)."""
     from experiments import report
     out = []
     for folder in sorted(os.listdir(results_dir)):
@@ -33,7 +47,8 @@ def rows(results_dir: str) -> list[dict]:
             continue
         out.append({"folder": folder, "experiment": name, "source": results["claim"]["source"],
                     "type": results["claim"]["type"], "verdict": results["verdict"],
-                    "unmet": [p["name"] for p in results["preconditions"] if not p["met"]]})
+                    "unmet": [p["name"] for p in results["preconditions"] if not p["met"]],
+                    "further": further_verdicts(results)})
     return out
 
 
@@ -44,8 +59,11 @@ def table(results_dir: str, link_prefix: str = "docs/results") -> str:
         # the folder's own rendered page where it has one (a folder link is not a page on the docs site)
         page = f"{r['experiment']}.md"
         target = page if os.path.isfile(os.path.join(results_dir, r["folder"], page)) else "results.json"
-        lines.append(f"| [{r['folder']}]({link_prefix}/{r['folder']}/{target}) | {r['source']} | {r['type']} | "
-                     f"**{r['verdict']}** | {', '.join(r['unmet']) or 'none'} |")
+        link = f"[{r['folder']}]({link_prefix}/{r['folder']}/{target})"
+        for part in [dict(r, part=None)] + r["further"]:
+            name = link if part["part"] is None else f"{link}: {part['part']}"
+            lines.append(f"| {name} | {part['source']} | {part['type']} | **{part['verdict']}** | "
+                         f"{', '.join(part['unmet']) or 'none'} |")
     return "\n".join(lines)
 
 
