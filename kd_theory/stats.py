@@ -167,17 +167,15 @@ def paired_gaps(rows: Iterable[dict], *, treatment: Callable[[dict], bool], base
     return out
 
 
-def holm_divisors(p_values: Sequence[float], alpha: float) -> list[float]:
-    """The divisor m_i of α at which Holm's step-down tests each cell: with the finite p sorted,
-    p_(1) ≤ … ≤ p_(k), and r cells rejected, m_(i) = k − i + 1 for i ≤ r + 1 and k − r after that (NaN
-    for a NaN p). The two-sided interval at level α/m_i then excludes 0 exactly when Holm rejects the cell:
-    for i ≤ r, p_(i) < α/(k − i + 1); the first kept cell has p_(r+1) ≥ α/(k − r), and every later p is
+def holm_divisors(p_values: Sequence[float], rejected: int) -> list[float]:
+    """The divisor m_i of α at which Holm's step-down tests each cell, given the number of cells it
+    ``rejected`` (those with :func:`holm` < α): with the finite p sorted, p_(1) ≤ … ≤ p_(k), and r cells
+    rejected, m_(i) = k − i + 1 for i ≤ r + 1 and k − r after that (NaN for a NaN p). The two-sided
+    interval at level α/m_i then excludes 0 exactly when Holm rejects the cell: for i ≤ r, p_(i) < α/(k − i + 1); the first kept cell has p_(r+1) ≥ α/(k − r), and every later p is
     larger still."""
     p = np.asarray(p_values, float)
     finite = np.flatnonzero(np.isfinite(p))
-    k = len(finite)
-    adjusted = np.asarray(holm(p.tolist()))
-    r = int(np.sum(adjusted[finite] < alpha))
+    k, r = len(finite), rejected
     divisors = np.full(p.shape, math.nan)
     order = finite[np.argsort(p[finite], kind="stable")]
     for rank, idx in enumerate(order, start=1):
@@ -197,8 +195,9 @@ def add_holm(cells: list[dict], alpha: float = 0.05, p_key: str = "p_value") -> 
 
     These corrected figures are the only basis for calling a gap significant; a deterministic difference
     (``deterministic``: every pair the same number) is its own point and gets no p-value."""
-    adjusted = holm([c[p_key] for c in cells])
-    divisors = holm_divisors([c[p_key] for c in cells], alpha)
+    p_values = [c[p_key] for c in cells]
+    adjusted = holm(p_values)
+    divisors = holm_divisors(p_values, sum(1 for a in adjusted if np.isfinite(a) and a < alpha))
     k = sum(1 for a in adjusted if np.isfinite(a))
     out = []
     for c, a, m in zip(cells, adjusted, divisors):

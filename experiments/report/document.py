@@ -177,20 +177,13 @@ def html_report(parts, root: str, unreported=()) -> str:
             "</body>\n</html>\n")
 
 
-def verdict_lines(parts, results_dir: str) -> list[dict]:
+def verdict_lines(parts) -> list[dict]:
     """One entry per section: folder, experiment, title, claim, verdict, rule, unmet preconditions, and the
-    further claims its results.json answers (:func:`experiments.report.readme.further_verdicts`)."""
-    import json
-
-    from experiments.report.readme import further_verdicts
-
-    def further(folder):
-        with open(os.path.join(results_dir, folder, "results.json"), encoding="utf-8") as fh:
-            return further_verdicts(json.load(fh))
+    further claims its results.json answers (:func:`experiments.report.further_verdicts`)."""
     return [{"folder": p.folder, "experiment": p.section.experiment, "title": p.section.title,
              "claim": p.section.claim, "verdict": p.section.verdict, "rule": p.section.criterion,
-             "unmet": [q["name"] for q in p.section.preconditions if not q["met"]],
-             "further": further(p.folder)} for p in parts]
+             "unmet": [q["name"] for q in p.section.preconditions if not q["met"]], "further": p.further}
+            for p in parts]
 
 
 def write(parts, out, results_dir: str, unreported=()) -> list[str]:
@@ -201,5 +194,5 @@ def write(parts, out, results_dir: str, unreported=()) -> list[str]:
     figure_dir = os.path.relpath(os.path.abspath(results_dir), out.path)
     out.write_text("report.md", markdown_report(parts, figure_dir, unreported))
     out.write_text("report.html", html_report(parts, results_dir, unreported))
-    out.write_text("verdicts.json", to_json(verdict_lines(parts, results_dir)))
+    out.write_text("verdicts.json", to_json(verdict_lines(parts)))
     return ["report.md", "report.html", "verdicts.json"]

@@ -18,22 +18,9 @@ BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def further_verdicts(results: dict) -> list[dict]:
-    """The further claims a results.json answers beside its headline: every top-level ``<part>_verdict`` with
-    a claim, preconditions and a verdict (table1's interaction, margin's bound, biased_soft's degradation,
-    deep_noise's widening), as {part, source, type, verdict, unmet}, in key order."""
-    out = []
-    for key in sorted(results):
-        v = results[key]
-        if key.endswith("_verdict") and isinstance(v, dict) and {"claim", "preconditions", "verdict"} <= set(v):
-            out.append({"part": key[:-len("_verdict")], "source": v["claim"]["source"], "type": v["claim"]["type"],
-                        "verdict": v["verdict"], "unmet": [p["name"] for p in v["preconditions"] if not p["met"]]})
-    return out
-
-
 def rows(results_dir: str) -> list[dict]:
     """{folder, experiment, source, type, verdict, unmet, further} of every reportable folder of
-    ``results_dir``, read from its results.json (``further``: :func:`further_verdicts`)."""
+    ``results_dir``, read from its results.json (``further``: :func:`experiments.report.further_verdicts`)."""
     from experiments import report
     out = []
     for folder in sorted(os.listdir(results_dir)):
@@ -48,7 +35,7 @@ def rows(results_dir: str) -> list[dict]:
         out.append({"folder": folder, "experiment": name, "source": results["claim"]["source"],
                     "type": results["claim"]["type"], "verdict": results["verdict"],
                     "unmet": [p["name"] for p in results["preconditions"] if not p["met"]],
-                    "further": further_verdicts(results)})
+                    "further": report.further_verdicts(results)})
     return out
 
 
