@@ -1,11 +1,14 @@
-"""Training many seeds of a flax binary classifier as one program, with per-seed early stopping.
+"""Training many seeds of a flax classifier as one program, with per-seed early stopping.
 
-Objective of one run (θ its parameters, t_i ∈ [0, 1] its targets):
+Objective of one run (θ its parameters, t_i its targets):
 
-    L(θ) = (1/|B|) Σ_{i∈B} BCE(f_θ(x_i), t_i) + (λ/2) Σ_{kernels K ∈ θ} ‖K‖²,   BCE(f, t) = softplus(f) − t f
+    L(θ) = (1/|B|) Σ_{i∈B} ℓ(f_θ(x_i), t_i) + (λ/2) Σ_{kernels K ∈ θ} ‖K‖²
 
-t = (1 + y)/2 for hard labels (then BCE is the logistic loss ln(1 + e^{−y f})), t = σ(f_teacher/T)
-for soft labels. The L2 term is the paper's "Adam with L2 regularisation" (coupled, not AdamW's
+Binary (one logit f, t_i ∈ [0, 1]): ℓ = BCE(f, t) = softplus(f) − t f, with t = (1 + y)/2 for hard labels
+(then BCE is the logistic loss ln(1 + e^{−y f})) and t = σ(f_teacher/T) for soft labels. K classes (K
+logits, t_i a probability vector): ℓ = KL(t ‖ softmax(f)) = Σ_c t_c ln t_c − Σ_c t_c ln softmax(f)_c (the
+cross-entropy less the target's entropy, which has no gradient), one-hot t for hard labels. Which one is
+decided by the targets' shape: (runs, n) binary, (runs, n, K) classes. The L2 term is the paper's "Adam with L2 regularisation" (coupled, not AdamW's
 decoupled decay): :func:`optimizer` adds its gradient λK to the data gradient with
 ``optax.add_decayed_weights`` (masked to the conv and dense kernels, not the biases) *before* Adam, so
 λK goes through Adam's normalisation exactly as if (λ/2)‖K‖² were part of the loss.
@@ -21,7 +24,10 @@ parameters or epoch loss become non-finite is **diverged**: it stops there and i
 All runs (seeds, label types, temperatures) of one architecture train together: their states are
 stacked on a leading axis and one jitted epoch updates them all (vmapped in groups of
 ``runs_per_vmap``). A stopped run is masked (``lax.cond`` on ``active``, a ``where`` under vmap), so
-its state never changes again; the Python loop over epochs ends when every run has stopped.
+its state never changes again; the Python loop over epochs ends when every run has stopped. With
+``runs_per_vmap`` = 1 (the CPU layout) each run's epoch is its own call of one jitted program and
+a stopped run is skipped in Python: XLA's CPU backend runs convolutions inside a conditional or a
+loop several times slower than at a program's top level.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ class Hyper(NamedTuple):
     max_epochs: int = 100
     patience: int = 20
     eval_chunk: int = 512
-    runs_per_vmap: int = 0   # runs vectorised together inside the program (lax.map batch_size); 0: all
+    runs_per_vmap: int = 0   # runs vectorised together (lax.map batch_size); 0: all; 1: one call per run (CPU)
     unroll_epoch: bool = False  # unroll the minibatch loop (XLA CPU runs it 3-4× faster than a rolled scan)
 
     @property
@@ -88,8 +94,20 @@ def optimizer(hyper: Hyper) -> optax.GradientTransformation:
 
 
 def objective(params, apply_fn, x, targets) -> jax.Array:
-    """The data term mean_i BCE(f_θ(x_i), t_i) (L2 enters through :func:`optimizer`)."""
-    return jnp.mean(losses.binary_cross_entropy(apply_fn(params, x), targets))
+    """The data term mean_i ℓ(f_θ(x_i), t_i): BCE for targets (b,), KL(t ‖ softmax f) for targets (b, K)
+    (L2 enters through :func:`optimizer`)."""
+    logits = apply_fn(params, x)
+    if targets.ndim == 2:
+        return jnp.mean(losses.multiclass_kl(logits, targets))
+    return jnp.mean(losses.binary_cross_entropy(logits, targets))
+
+
+def accuracy(logits, y) -> jax.Array:
+    """Accuracy of logits against labels: sign rule for one logit per example (y ∈ {−1, +1}), argmax for
+    K logits (y ∈ {0, …, K − 1}); ties and non-finite outputs count as mistakes (kd_theory.losses)."""
+    if logits.ndim == y.ndim + 1:
+        return 1.0 - losses.multiclass_error_rate(logits, y)
+    return losses.accuracy(logits, y)
 
 
 def settled(state: RunState, hyper: Hyper, tolerance: float = 0.0) -> jax.Array:
@@ -107,7 +125,7 @@ def predict(apply_fn, params, X, chunk: int = 512) -> jax.Array:
     count = -(-n // chunk)
     padded = jnp.concatenate([X, jnp.zeros((count * chunk - n,) + X.shape[1:], X.dtype)])
     out = jax.lax.map(lambda xb: apply_fn(params, xb), padded.reshape((count, chunk) + X.shape[1:]))
-    return out.reshape(-1)[:n]
+    return out.reshape((count * chunk,) + out.shape[2:])[:n]
 
 
 TRUNCATION = 2.0                      # He-normal as flax draws it: a normal truncated at ±2σ …
@@ -180,7 +198,7 @@ def _train_epoch(model, hyper: Hyper, state: RunState, X, targets, X_val, y_val)
     train_loss = jnp.mean(batch_losses).astype(jnp.float32)
     diverged = ~(all_finite(params) & jnp.isfinite(train_loss))
     epochs = state.epochs + 1
-    val_acc = losses.accuracy(predict(model.apply, params, X_val, hyper.eval_chunk), y_val)
+    val_acc = accuracy(predict(model.apply, params, X_val, hyper.eval_chunk), y_val)
     improved = (val_acc > state.best_val_acc) & ~diverged
     best_epoch = jnp.where(improved, epochs, state.best_epoch).astype(jnp.int32)
     best_val_acc = jnp.where(improved, val_acc, state.best_val_acc).astype(jnp.float32)
@@ -208,6 +226,15 @@ def compiled_epoch(model, hyper: Hyper):
 
 
 @functools.lru_cache(maxsize=None)
+def compiled_run_epoch(model, hyper: Hyper):
+    """One jitted epoch of ONE run, with no ``lax.cond`` and no loop over runs around it: the CPU layout
+    (``runs_per_vmap`` = 1), where the caller skips stopped runs in Python. XLA's CPU backend runs the
+    convolutions of a conditional or a loop body several times slower than at the top level of a program
+    (measured 0.53 s against 3.2 s an epoch, BUILD_NOTES §3.10)."""
+    return jax.jit(functools.partial(_train_epoch, model, hyper))
+
+
+@functools.lru_cache(maxsize=None)
 def compiled_init(model, image_shape, hyper: Hyper):
     return jax.jit(jax.vmap(lambda key: init_run(model, key, image_shape, hyper)))
 
@@ -220,15 +247,19 @@ def compiled_predict(model, chunk: int):
 
 def train_runs(model, keys, X, targets, X_val, y_val, hyper: Hyper, on_epoch=None) -> RunState:
     """Train R runs together: ``keys`` (R,) PRNG keys (init and shuffling), ``targets`` (R, n) in
-    [0, 1], shared images X (n, H, W, C) and validation set (X_val, y_val ∈ {−1, +1}). Returns the
+    [0, 1] (one logit) or (R, n, K) probability vectors (K logits), shared images X (n, H, W, C) and
+    validation set (X_val, y_val ∈ {−1, +1} or {0, …, K − 1}). Returns the
     stacked final states; ``best_params`` are the early-stopped parameters, ``epochs`` the epoch at
     which each run stopped, ``diverged`` the runs that went non-finite. ``on_epoch(epoch, n_active)``,
     when given, is called after every epoch (progress bars)."""
     X, X_val, y_val = jnp.asarray(X, jnp.float32), jnp.asarray(X_val, jnp.float32), jnp.asarray(y_val)
     targets = jnp.asarray(targets, jnp.float32)
-    if targets.ndim != 2 or targets.shape != (len(keys), X.shape[0]):
-        raise ValueError(f"targets must have shape (runs, n) = ({len(keys)}, {X.shape[0]}); got {targets.shape}")
+    if targets.ndim not in (2, 3) or targets.shape[:2] != (len(keys), X.shape[0]):
+        raise ValueError(f"targets must have shape (runs, n) = ({len(keys)}, {X.shape[0]}) or (runs, n, classes); "
+                         f"got {targets.shape}")
     state = compiled_init(model, tuple(X.shape[1:]), hyper)(jnp.asarray(keys))
+    if hyper.runs_per_vmap == 1:
+        return _train_one_by_one(model, state, X, targets, X_val, y_val, hyper, on_epoch)
     epoch = compiled_epoch(model, hyper)
     for e in range(hyper.max_epochs):
         if not bool(jnp.any(state.active)):
@@ -239,7 +270,24 @@ def train_runs(model, keys, X, targets, X_val, y_val, hyper: Hyper, on_epoch=Non
     return state
 
 
+def _train_one_by_one(model, state: RunState, X, targets, X_val, y_val, hyper: Hyper, on_epoch) -> RunState:
+    """:func:`train_runs` in the CPU layout: each active run's epoch is its own call of
+    :func:`compiled_run_epoch`, a stopped run is skipped here (its state never changes); stacked at the end."""
+    runs = [jax.tree.map(lambda leaf, i=i: leaf[i], state) for i in range(targets.shape[0])]
+    epoch = compiled_run_epoch(model, hyper)
+    for e in range(hyper.max_epochs):
+        active = [i for i, run in enumerate(runs) if bool(run.active)]
+        if not active:
+            break
+        for i in active:
+            runs[i] = epoch(runs[i], X, targets[i], X_val, y_val)
+        if on_epoch is not None:
+            on_epoch(e + 1, sum(bool(run.active) for run in runs))
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *runs)
+
+
 def run_accuracy(model, params, X, y, chunk: int = 512) -> jax.Array:
-    """Accuracy of each run's parameters (stacked) on (X, y ∈ {−1, +1}): shape (R,)."""
+    """Accuracy of each run's parameters (stacked) on (X, y): shape (R,); y ∈ {−1, +1} for one logit,
+    {0, …, K − 1} for K logits."""
     logits = compiled_predict(model, chunk)(params, jnp.asarray(X, jnp.float32))
-    return losses.accuracy(logits, jnp.asarray(y))
+    return jax.vmap(accuracy, in_axes=(0, None))(logits, jnp.asarray(y))

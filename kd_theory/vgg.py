@@ -4,9 +4,10 @@
     B_b   = [maxpool_2×2 if the spatial size allows] ∘ (ReLU ∘ Conv3×3)^{s_b}
 
 x is an image batch (n, H, W, C); f is one logit per image, shape (n,), the binary task's score
-(class +1 iff f > 0). A network is given by its conv channels (one per 3×3 conv layer, in order),
-its block sizes (how many convs each block has; they sum to the number of conv layers) and its
-hidden dense widths (the final 1-unit dense layer is always added).
+(class +1 iff f > 0), or with ``outputs = K > 1`` one logit per class, shape (n, K) (softmax
+classes). A network is given by its conv channels (one per 3×3 conv layer, in order), its block
+sizes (how many convs each block has; they sum to the number of conv layers), its hidden dense
+widths and its outputs (the final dense layer of ``outputs`` units is always added).
 
 Pooling rule (ours; the paper gives no shapes): a 2×2, stride-2 max pool closes a block **only
 while the spatial size is at least 2** in both directions, so a deep network on small images keeps
@@ -50,10 +51,11 @@ def feature_map_sizes(block_sizes: Sequence[int], height: int, width: int) -> li
 
 class VGG(nn.Module):
     """Blocks of (3×3 conv + ReLU) × s_b, each closed by a 2×2 max pool while the map is ≥ 2×2;
-    flatten; hidden dense layers with ReLU; one output logit."""
+    flatten; hidden dense layers with ReLU; one output logit (``outputs`` = 1) or one per class."""
     conv_channels: Sequence[int]
     block_sizes: Sequence[int]
     dense_features: Sequence[int]
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, x):
@@ -68,12 +70,14 @@ class VGG(nn.Module):
         x = x.reshape(x.shape[0], -1)
         for features in self.dense_features:
             x = nn.relu(nn.Dense(features, kernel_init=HE_NORMAL)(x))
-        return jnp.squeeze(nn.Dense(1)(x), -1)
+        logits = nn.Dense(self.outputs)(x)
+        return jnp.squeeze(logits, -1) if self.outputs == 1 else logits
 
 
-def make_vgg(preset: str, conv_channels: Sequence[int], dense_features: Sequence[int]) -> VGG:
+def make_vgg(preset: str, conv_channels: Sequence[int], dense_features: Sequence[int], outputs: int = 1) -> VGG:
     """A preset's layout ("VGG 8+3" or "VGG 2+3") with the given widths: one channel count per conv
-    layer (8 or 2 of them) and DENSE_LAYERS − 1 = 2 hidden dense widths."""
+    layer (8 or 2 of them) and DENSE_LAYERS − 1 = 2 hidden dense widths; ``outputs`` logits (1: binary,
+    K ≥ 2: K softmax classes)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown VGG preset {preset!r}; known: {', '.join(PRESETS)}")
     blocks = PRESETS[preset]
@@ -83,4 +87,6 @@ def make_vgg(preset: str, conv_channels: Sequence[int], dense_features: Sequence
     if len(dense_features) != DENSE_LAYERS - 1 or min(dense_features, default=0) <= 0:
         raise ValueError(f"{preset} needs {DENSE_LAYERS - 1} positive hidden dense widths (the output layer "
                          f"is added); got {dense_features}")
-    return VGG(conv_channels, blocks, dense_features)
+    if int(outputs) < 1:
+        raise ValueError(f"outputs must be 1 (one binary logit) or the number of classes ≥ 2; got {outputs}")
+    return VGG(conv_channels, blocks, dense_features, int(outputs))

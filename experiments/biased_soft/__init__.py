@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments import common
-from experiments.biased_soft import analysis, render
+from experiments.biased_soft import analysis, cnn, render
 from experiments.biased_soft.config import NUM_CLASSES, SCHEMA
 from kd_theory import biased, data, nets, rng, sweep, teachers
 from kd_theory.protocol import EngineConfig, Target, Task, Teacher, targets
@@ -219,18 +219,21 @@ def run(config, out):
         print(f"{i['dataset']:>8s} {i['label_set']:>26s}: top-1 {100 * i['teacher_top1']:5.1f}%  "
               f"Δ̂={own['delta']:.3f} γ̂={own['gamma']:.3f} (k={own['k']})", file=sys.stderr)
     t_labels = time.perf_counter() - t0
-    runs = [r for name, task in tasks.items() for r in student_runs(config, task, sets[name])]
-    steps = tuple(sorted(set(config.steps) | {analysis.settle_checkpoint(config.steps)}))
-    result = EngineConfig.from_config(config.engine).run(runs, tasks, steps=steps, out_dir=out.path,
-                                                         base_seed=config.seed)
-    rows = result.rows
+    if config.student == "cnn":
+        rows, student_timings = cnn.rows(config, tasks, sets, out.path)
+    else:
+        runs = [r for name, task in tasks.items() for r in student_runs(config, task, sets[name])]
+        steps = tuple(sorted(set(config.steps) | {analysis.settle_checkpoint(config.steps)}))
+        result = EngineConfig.from_config(config.engine).run(runs, tasks, steps=steps, out_dir=out.path,
+                                                             base_seed=config.seed)
+        rows, student_timings = result.rows, result.timings
     task_rows = [dict(task.split_sizes(), dataset=name, train_size=int(len(task.data.y_train)),
                       per_class_min=int(np.bincount(task.data.y_train, minlength=NUM_CLASSES).min()))
                  for name, task in tasks.items()]
     teacher_rows = [t for task in tasks.values() for t in task.teacher_summaries()]
     results = analysis.analyse(rows, info, task_rows, teacher_rows, config, source_name(config))
     results.update({"experiment": "biased_soft", "data": dict(ds.info),
-                    "timings": {"labels_and_teachers_s": t_labels, "sweep": result.timings,
+                    "timings": {"labels_and_teachers_s": t_labels, "students": student_timings,
                                 "total_s": time.perf_counter() - t0},
                     "n_runs": len({(r["dataset"], r["label_set"], r["lr"], r["seed"]) for r in rows})})
     if results["n_diverged"]:

@@ -68,6 +68,16 @@ PAPER = {
 }
 
 
+def step_grid(config) -> tuple:
+    """The "steps" values a row can have: the checkpoints of the two-layer students' trajectories, or the
+    CNN students' epoch budget (early stopping chooses each run's epoch within it)."""
+    return (int(config.cnn.max_epochs),) if config.student == "cnn" else tuple(int(s) for s in config.steps)
+
+
+def lr_grid(config) -> tuple:
+    return tuple(float(v) for v in (config.cnn.lr if config.student == "cnn" else config.lr))
+
+
 def tie_break(s) -> tuple:
     """Among equal validation accuracies prefer fewer steps, then a smaller lr (the cheapest)."""
     return (s["steps"], s["lr"])
@@ -203,11 +213,28 @@ def settled(rows, chosen_row, settle_step: int) -> bool:
     return verdicts.loss_settled(mean_loss(settle_step), mean_loss(chosen_row["steps"]))
 
 
+def cnn_converged(rows, chosen_rows, config) -> verdicts.Precondition:
+    """*converged* for CNN students: every run at a chosen setting settled (early stopping stopped it, or its
+    validation accuracy was flat over its last 10% of epochs) and no chosen lr at an edge of a grid of several."""
+    unsettled = sorted({f"{r['label_set']} lr={r['lr']:g}" for c in chosen_rows for r in rows
+                        if all(r[k] == c[k] for k in GROUP_KEYS + SETTING_KEYS) and not r.get("diverged")
+                        and not r.get("settled")})
+    edges = verdicts.grid_edges([dict(r, _cell_keys=GROUP_KEYS) for r in chosen_rows], {"lr": lr_grid(config)})
+    offenders = ([f"not settled: {u}" for u in unsettled]
+                 + ([] if edges.met else [f"lr at a grid edge: {e}" for e in edges.value]))
+    return verdicts.Precondition(
+        "converged", offenders or "every run settled; no chosen lr at a grid edge", "none", not offenders,
+        f"every run at a chosen setting stopped early (patience {config.cnn.patience}) or had a flat validation "
+        f"accuracy over its last 10% of {config.cnn.max_epochs} epochs; no chosen Adam lr at an edge of its grid")
+
+
 def converged(rows, chosen_rows, config) -> verdicts.Precondition:
     """*converged*: no chosen training time lr·steps at the shortest or longest of the grid's, unless the
     longest had settled. Full-batch GD at these rates follows the gradient flow, whose path depends on
     lr·t only (lr 32 for 1,000 steps ≈ lr 128 for 250), so the grid brackets a setting when a shorter and a
     longer training were tried; the lr and steps axes alone would each call half of a 2-value grid an edge."""
+    if config.student == "cnn":
+        return cnn_converged(rows, chosen_rows, config)
     products = sorted({float(lr) * int(s) for lr in config.lr for s in config.steps})
     settle = settle_checkpoint(config.steps)
     marked = [dict(r, **{"lr×steps": float(r["lr"]) * int(r["steps"]), "_cell_keys": GROUP_KEYS,
@@ -318,7 +345,7 @@ def _accuracy_matrix(rows, chosen, sets, seeds) -> np.ndarray:
 
 def analyse(rows, info: list[dict], tasks: list[dict], teacher_rows: list[dict], config, source: str) -> dict:
     """Everything results.json holds besides bookkeeping."""
-    chosen = choose(rows, config.steps)
+    chosen = choose(rows, step_grid(config))
     reported = selection.report(rows, chosen, group_keys=GROUP_KEYS, setting_keys=SETTING_KEYS,
                                 metrics=("test_acc",))
     gaps = gaps_to_reference(rows, chosen, config.alpha)
@@ -387,8 +414,10 @@ def analyse(rows, info: list[dict], tasks: list[dict], teacher_rows: list[dict],
         "headline": headlines,
         "correlation": correlations,
         "source": source,
-        "grid": {"lr": [float(v) for v in config.lr], "steps": sorted(int(s) for s in config.steps),
-                 "settle_checkpoint": settle_checkpoint(config.steps), "student_width": int(config.student_width),
+        "grid": {"student": config.student, "lr": list(lr_grid(config)), "steps": list(step_grid(config)),
+                 "settle_checkpoint": None if config.student == "cnn" else settle_checkpoint(config.steps),
+                 "student_width": None if config.student == "cnn" else int(config.student_width),
+                 "cnn": config.cnn.to_dict() if config.student == "cnn" else None,
                  "train_sizes": [t["train_size"] for t in tasks], "num_classes": NUM_CLASSES},
         "diverged_runs": diverged,
         "n_diverged": len(diverged),

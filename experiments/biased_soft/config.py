@@ -42,6 +42,9 @@ from kd_theory.data import VAL_SOURCES
 
 NUM_CLASSES = 10        # every data option has ten classes
 DATA = ("digits", "mnist", "cifar10")
+IMAGE_SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}   # (H, W, C) of a flattened row
+STUDENTS = ("two_layer", "cnn")
+CIFAR_ARCHIVE = "../shared/data/cifar10/cifar10-jpeg.tar.gz"
 MNIST_DIR = "../shared/data/mnist"
 # Yuan et al.: SBT students reach about 90% on CIFAR-10 against 95.29% on the true labels
 PAPER_SBT_STUDENT, PAPER_TRUE_STUDENT = 90.0, 95.29
@@ -90,6 +93,10 @@ SCHEMA = Schema(
         center=Bool(True, help="subtract the training mean before normalising to the unit sphere"),
         select_seeds=Int(2, minimum=1, help="student seeds that choose each set's (lr, steps) on validation"),
         report_seeds=Int(6, minimum=2, help="the next seeds (fresh initialisations) whose test accuracy is reported"),
+        student=Choice("two_layer", STUDENTS,
+                       help="two_layer: the engine's two-layer ReLU students (full-batch GD on the hidden layer, "
+                            "student_width, lr, steps); cnn: a small VGG student (the cnn section; Adam, early "
+                            "stopping on validation)"),
         student_width=Int(32, minimum=2, even=True, help="neurons of the two-layer students (symmetric init)"),
         lr=Tuple((8.0, 32.0, 128.0), Float(minimum=0, open_minimum=True), increasing=True,
                  help="learning rates of full-batch GD, chosen per set on validation"),
@@ -145,6 +152,21 @@ SCHEMA = Schema(
         alpha=Float(0.05, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
                     help="level of the tests (Holm over the sets of a task for the gaps to the true labels)"),
         bootstrap=Int(2000, minimum=100, help="bootstrap resamples (sets and seeds) of the rank correlation"),
+        cnn=Section(
+            help="the CNN students (student=cnn): VGG 2+3 (two 3×3 conv blocks with max pool, two hidden dense "
+                 "layers, ten logits) on the task's inputs as images, KL to the soft label vector, Adam with coupled "
+                 "L2, early stopping on validation accuracy (kd_theory.deep_train)",
+            channels=Tuple((16, 32), Int(minimum=1), min_length=2, max_length=2, distinct=False,
+                           help="channels of the two conv layers"),
+            dense=Tuple((64, 64), Int(minimum=1), min_length=2, max_length=2, distinct=False,
+                        help="widths of the two hidden dense layers"),
+            lr=Tuple((1e-3,), Float(minimum=0, open_minimum=True), increasing=True,
+                     help="Adam learning rates, chosen per set on validation"),
+            l2=Float(5e-4, minimum=0, help="coupled L2 weight λ on the kernels"),
+            batch_size=Int(64, minimum=1, help="minibatch size"),
+            max_epochs=Int(40, minimum=1, help="epoch budget (the 'steps' of a CNN row)"),
+            patience=Int(8, minimum=1, help="early stopping: epochs without a better validation accuracy"),
+        ),
         engine=engine_section(),
     ),
     presets={
@@ -158,6 +180,13 @@ SCHEMA = Schema(
                   "noise_sigmas": (1.0, 2.0, 4.0), "partial.false_negative": (0.0, 0.6),
                   "partial.distractor": (0.2, 0.9), "teacher.batch_size": 256, "teacher.steps": 2000,
                   "teacher.temperatures": (4.0,), "teacher.early_steps": (1,), "sbt.steps": 2000},
+        # CIFAR-10, all ten classes, CNN students on a 2,000-image training subset: what 2 CPU cores allow
+        # (BUILD_NOTES §7.5); 14 soft-label sets (≥ 12 for the degradation verdict) × 4 seeds
+        "cifar": {"data": "cifar10", "data_dir": CIFAR_ARCHIVE, "student": "cnn", "train_sizes": (2000,),
+                  "select_seeds": 1, "report_seeds": 3, "cnn.max_epochs": 30, "cnn.patience": 6, "smoothing": (0.8,), "noise_sigmas": (1.0, 2.0, 4.0),
+                  "partial.false_negative": (0.0, 0.6), "partial.distractor": (0.2, 0.9), "teacher.width": 128,
+                  "teacher.steps": 500, "teacher.temperatures": (4.0,), "teacher.early_steps": (1,),
+                  "sbt.steps": 500},
         "paper": {"data": "mnist", "data_dir": MNIST_DIR, "mnist_val_from": "test", "mnist_val_size": 5000,
                   "train_sizes": (60000,), "report_seeds": 8, "lr": (8.0, 32.0, 128.0, 512.0),
                   "teacher.batch_size": 512, "teacher.steps": 6000, "sbt.steps": 6000},

@@ -109,15 +109,27 @@ def headline_line(results, dataset: str) -> str:
             f"{p['headline_ratio']:.4g}·acc(true) = {ratio_text(s)} points.")
 
 
+def student_text(grid: dict) -> str:
+    """What the students are (results.json's grid; results written before the CNN students have no 'student')."""
+    if grid.get("student") == "cnn":
+        c = grid["cnn"]
+        return (f"CNN students (VGG 2+3, channels {tuple(c['channels'])}, dense {tuple(c['dense'])}, Adam, early "
+                f"stopping within {c['max_epochs']} epochs)")
+    return f"students of {grid['student_width']} neurons"
+
+
+def setting_text(grid: dict) -> str:
+    return "Adam lr (the epoch by early stopping, per run)" if grid.get("student") == "cnn" else "(lr, steps)"
+
+
 def headline_markdown(results) -> str:
     """The largest task's table and headline (what the launcher prints)."""
     dataset = results["protocol"]["headline_task"]
     p = results["protocol"]
     return "\n".join([
-        f"# Biased soft labels ({results['source']}, {dataset}): students of "
-        f"{results['grid']['student_width']} neurons", "",
-        f"Test accuracy (%) of report seeds {p['report_seeds']} at the (lr, steps) chosen per set on the validation "
-        f"accuracy of seeds {p['select_seeds']}. Gap: paired by seed against the true-label student, points "
+        f"# Biased soft labels ({results['source']}, {dataset}): {student_text(results['grid'])}", "",
+        f"Test accuracy (%) of report seeds {p['report_seeds']} at the {setting_text(results['grid'])} chosen per "
+        f"set on the validation accuracy of seeds {p['select_seeds']}. Gap: paired by seed against the true-label student, points "
         "[Holm-level interval over the sets], * Holm-significant. The last column: the student's "
         f"accuracy minus {p['headline_ratio']:.4g} × the true-label student's (the paper's 90 / 95.29), 95% "
         "interval.", "", table_markdown(results, dataset), "", headline_line(results, dataset)])

@@ -17,6 +17,32 @@ def write_results(out, rows: list, results: dict, render) -> list[str]:
     return render(results, out)
 
 
+def stored_rows(out_dir: str, namespace: str, unit: dict, compute) -> tuple[list[dict], bool]:
+    """(rows, reused): the rows of ``unit`` (everything that determines them) from ``out_dir``/``namespace``/
+    when they finished before, else ``compute()``'s, stored at once — one atomic file per finished unit, so a
+    kill at any point loses at most the unit in progress: the project's one resume mechanism,
+    :class:`kd_theory.results.ResultStore`, for work that does not go through the sweep engine."""
+    from kd_theory.results import ResultStore
+    store = ResultStore(out_dir, namespace, prefix=namespace.rstrip("s"))
+    key = store.key(unit)
+    rows = store.get(key)
+    if rows is not None:
+        return rows, True
+    rows = compute()
+    store.put(key, rows, {"unit": unit})
+    return rows, False
+
+
+def source_hash(*modules) -> str:
+    """A hash of the source files of ``modules``: stored units are reused only by the same math."""
+    import hashlib
+    h = hashlib.sha256()
+    for module in modules:
+        with open(module.__file__, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
 def seed_sets(config, teacher: int = 0) -> tuple[range, range]:
     """Student seeds of teacher ``teacher``: selection seeds then report seeds, ``config.select_seeds`` and
     ``config.report_seeds`` of them, disjoint (so the reported inits are fresh) and disjoint across teachers

@@ -13,7 +13,6 @@ writes deep_noise.md, deep_noise.png and deep_noise_gap.png from results.json.
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 import time
 
@@ -173,14 +172,10 @@ def train_level(config, data, teacher, student, hyper, label: str = "") -> list[
 
 @functools.cache
 def code_version() -> str:
-    """A hash of the sources that determine a level's numbers (networks, trainer, losses, images), read once a
-    process: stored levels are reused only by the same math."""
+    """A hash of the sources that determine a level's numbers (networks, trainer, losses, images, teachers),
+    read once a process: stored levels are reused only by the same math."""
     from kd_theory import deep_train, images, losses, teachers
-    h = hashlib.sha256()
-    for module in (vgg, deep_train, losses, images, teachers):
-        with open(module.__file__, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()[:16]
+    return common.source_hash(vgg, deep_train, losses, images, teachers)
 
 
 def level_unit(config, settings: dict, hyper, noise_var: float) -> dict:
@@ -197,17 +192,8 @@ def level_unit(config, settings: dict, hyper, noise_var: float) -> dict:
 
 def stored_level(out_dir: str, unit: dict, compute) -> tuple[list[dict], bool]:
     """(rows, reused): the rows of ``unit`` from ``out_dir``/levels/ when it finished before, else
-    ``compute()``'s, stored at once (one atomic file per finished level, so a kill at any point loses at most
-    the level in progress): the project's one resume mechanism, :class:`kd_theory.results.ResultStore`."""
-    from kd_theory.results import ResultStore
-    store = ResultStore(out_dir, "levels", prefix="level")
-    key = store.key(unit)
-    rows = store.get(key)
-    if rows is not None:
-        return rows, True
-    rows = compute()
-    store.put(key, rows, {"unit": unit})
-    return rows, False
+    ``compute()``'s, stored at once (:func:`experiments.common.stored_rows`)."""
+    return common.stored_rows(out_dir, "levels", unit, compute)
 
 
 # --- the experiment -----------------------------------------------------------------------------------------------

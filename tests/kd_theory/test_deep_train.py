@@ -211,3 +211,58 @@ def test_settled_means_stopped_early_or_flat_over_the_last_tenth():
                                 settle_val_acc=jnp.array([-1.0, 0.9, 0.9, 0.9]), diverged=None)
     # stopped early (epoch 60 < 100); flat after epoch 90; rose after epoch 90; flat (best at epoch 80)
     assert np.asarray(deep_train.settled(state, hyper)).tolist() == [True, True, False, True]
+
+
+# --- K classes ------------------------------------------------------------------------------------------------------
+
+def test_the_class_objective_at_two_classes_is_the_binary_one_less_the_target_entropy(x64):
+    """With logits (0, f), softmax(0, f)₁ = σ(f): KL(t ‖ softmax) = BCE(f, t₁) − H(t), so value (up to H) and
+    gradient equal the binary objective's — the K-class path is the binary one where both apply."""
+    model, x, t, params = _problem(jnp.float64)
+    two_logits = lambda p, xb: jnp.stack([jnp.zeros(xb.shape[0], xb.dtype), model.apply(p, xb)], axis=-1)
+    probs = jnp.stack([1 - t, t], axis=-1)
+    entropy = -jnp.mean(jnp.sum(probs * jnp.log(probs), axis=-1))
+    binary = deep_train.objective(params, model.apply, x, t)
+    classes = deep_train.objective(params, two_logits, x, probs)
+    assert float(classes) == pytest.approx(float(binary - entropy), rel=1e-12)
+    g_binary = jax.grad(deep_train.objective)(params, model.apply, x, t)
+    g_classes = jax.grad(deep_train.objective)(params, two_logits, x, probs)
+    for a, b in zip(jax.tree.leaves(g_binary), jax.tree.leaves(g_classes)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_class_accuracy_is_argmax_with_ties_and_non_finite_rows_wrong():
+    logits = jnp.array([[0.1, 2.0, -1.0], [3.0, 3.0, 0.0], [jnp.nan, 1.0, 0.0], [0.0, 0.0, 5.0]])
+    y = jnp.array([1, 0, 1, 2])
+    assert float(deep_train.accuracy(logits, y)) == pytest.approx(0.5)   # rows 0 and 3; a tie and a NaN are wrong
+    assert float(deep_train.accuracy(jnp.array([0.5, -2.0, 0.0]), jnp.array([1, -1, 1]))) == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def three_class_task():
+    pixels, digits = images.digits_images()
+    keep = digits < 3
+    X, y = pixels[keep], digits[keep]
+    train, val, _ = images.stratified_split(y, seed=0, max_examples=240)
+    return X[train], y[train], X[val], y[val], vgg.make_vgg("VGG 2+3", (4, 8), (16, 16), outputs=3)
+
+
+def test_class_runs_trained_together_equal_runs_trained_one_by_one(three_class_task):
+    X, y, X_val, y_val, model = three_class_task
+    hyper = HYPER._replace(runs_per_vmap=0, learning_rate=1e-2)
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    one_hot = np.eye(3, dtype=np.float32)[y]
+    targets = np.stack([one_hot, 0.7 * one_hot + 0.1, one_hot])       # hard, smoothed, hard (another seed)
+    together = deep_train.train_runs(model, keys, X, targets, X_val, y_val, hyper)
+    assert not np.any(np.asarray(together.diverged))
+    assert float(np.min(np.asarray(together.best_val_acc))) > 0.8     # learns: chance is 1/3
+    for i in range(len(keys)):
+        alone = deep_train.train_runs(model, keys[i:i + 1], X, targets[i:i + 1], X_val, y_val, hyper)
+        assert int(alone.epochs[0]) == int(together.epochs[i])
+        assert float(alone.best_val_acc[0]) == pytest.approx(float(together.best_val_acc[i]), abs=1e-6)
+        for a, b in zip(jax.tree.leaves(alone.best_params), jax.tree.leaves(together.best_params)):
+            np.testing.assert_allclose(a[0], b[i], rtol=1e-4, atol=1e-5)
+    val_acc = deep_train.run_accuracy(model, together.best_params, X_val, y_val)
+    np.testing.assert_allclose(np.asarray(val_acc), np.asarray(together.best_val_acc), atol=1e-6)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        deep_train.train_runs(model, keys, X, targets[:, :10], X_val, y_val, hyper)

@@ -218,7 +218,7 @@ def test_data_precondition(data, per_class, met):
 
 
 def test_converged_reads_the_training_time_lr_times_steps():
-    config = SimpleNamespace(lr=(8.0, 32.0), steps=(10, 100))   # lr·steps: 80, 320, 800, 3200
+    config = SimpleNamespace(student="two_layer", lr=(8.0, 32.0), steps=(10, 100))   # lr·steps: 80, 320, 800, 3200
 
     def rows(loss_90, loss_end):
         return [{"role": "select", "dataset": "n", "label_set": "true", "lr": 32.0, "steps": s, "diverged": False,
