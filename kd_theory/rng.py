@@ -14,7 +14,8 @@ student     a student's initialisation, index = the student seed s. Its key is
             students of seed s share their initialisation: every soft − hard gap is paired)
 teacher     a teacher's initialisation and minibatch order; index = data set name [, teacher index]
 split       train / validation / test splits; index = the image collection ("digits", "mnist", …)
-subset      training subsets (the selection subset); index = data set name, size
+subset      training subsets (the selection subset); index = data set name, size; biased_soft's CNN validation
+            subset: index = "cnn-validation", task name
 noise       fixed per-example input noise ξ (the deep experiment); index = data set name
 gates       Monte-Carlo gates of margin estimates and the kernel teacher; index = data set, draw
 labels      generated soft labels (biased-label generators); index = generator, set index

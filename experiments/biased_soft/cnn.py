@@ -36,6 +36,16 @@ def as_images(X: np.ndarray, shape) -> np.ndarray:
     return (np.asarray(X, np.float32) * np.float32(math.sqrt(X.shape[1]))).reshape(len(X), h, w, c)
 
 
+def validation_indices(config, task) -> np.ndarray:
+    """The validation images the CNN students see: all, or ``cnn.val_size`` of them drawn by the "subset" stream."""
+    from kd_theory import data
+    n = len(task.data.y_val)
+    size = config.cnn.val_size
+    if size is None or size >= n:
+        return np.arange(n)
+    return data.subset_indices(n, int(size), rng.stream_seed(config.seed, "subset", "cnn-validation", task.name))
+
+
 def model(config):
     return vgg.make_vgg(ARCHITECTURE, config.cnn.channels, config.cnn.dense, outputs=NUM_CLASSES)
 
@@ -67,6 +77,7 @@ def unit(config, task, sets, lr: float) -> dict:
             "sets": {s.name: hashlib.sha256(np.asarray(s.target.values, np.float32).tobytes()).hexdigest()[:16]
                      for s in sets},
             "network": {"channels": list(config.cnn.channels), "dense": list(config.cnn.dense)},
+            "val_size": config.cnn.val_size,
             "training": hyperparameters(config, lr)._asdict(), "code": code_version()}
 
 
@@ -80,7 +91,9 @@ def train_rows(config, task, sets, lr: float, progress: bool = False) -> list[di
     seeds = [(int(s), "select") for s in select] + [(int(s), "report") for s in report]
     shape = IMAGE_SHAPES[config.data]
     ds = task.data
-    X = {split: as_images(x, shape) for split, x in (("train", ds.X_train), ("val", ds.X_val), ("test", ds.X_test))}
+    val = validation_indices(config, task)
+    X = {split: as_images(x, shape) for split, x in (("train", ds.X_train), ("val", ds.X_val[val]),
+                                                     ("test", ds.X_test))}
     net, hyper = model(config), hyperparameters(config, lr)
     members = [(s, seed, role) for s in sets for seed, role in seeds]
     keys = jnp.stack([rng.student_key(config.seed, seed) for _, seed, _ in members])
@@ -89,7 +102,7 @@ def train_rows(config, task, sets, lr: float, progress: bool = False) -> list[di
     bar = tqdm(total=hyper.max_epochs, desc=f"{task.name} lr={lr:g}: {len(members)} CNN students", unit="epoch",
                leave=False, file=sys.stderr, disable=not progress)
     try:
-        state = deep_train.train_runs(net, keys, X["train"], targets, X["val"], ds.y_val, hyper,
+        state = deep_train.train_runs(net, keys, X["train"], targets, X["val"], ds.y_val[val], hyper,
                                       on_epoch=lambda e, active: bar.update(1))
     finally:
         bar.close()

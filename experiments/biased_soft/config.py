@@ -166,6 +166,10 @@ SCHEMA = Schema(
             batch_size=Int(64, minimum=1, help="minibatch size"),
             max_epochs=Int(40, minimum=1, help="epoch budget (the 'steps' of a CNN row)"),
             patience=Int(8, minimum=1, help="early stopping: epochs without a better validation accuracy"),
+            val_size=Int(None, minimum=10, help="validate (early stopping, the choice of lr) on this many images "
+                                                "of the validation split, a random subset from the 'subset' stream "
+                                                "(a CNN's forward pass over 10,000 images costs more than its "
+                                                "epoch on 2,000); None = all"),
         ),
         engine=engine_section(),
     ),
@@ -183,7 +187,8 @@ SCHEMA = Schema(
         # CIFAR-10, all ten classes, CNN students on a 2,000-image training subset: what 2 CPU cores allow
         # (BUILD_NOTES §7.5); 14 soft-label sets (≥ 12 for the degradation verdict) × 4 seeds
         "cifar": {"data": "cifar10", "data_dir": CIFAR_ARCHIVE, "student": "cnn", "train_sizes": (2000,),
-                  "select_seeds": 1, "report_seeds": 3, "cnn.max_epochs": 30, "cnn.patience": 6, "smoothing": (0.8,), "noise_sigmas": (1.0, 2.0, 4.0),
+                  "select_seeds": 1, "report_seeds": 3, "cnn.channels": (8, 16), "cnn.dense": (32, 32),
+                  "cnn.max_epochs": 30, "cnn.patience": 6, "cnn.val_size": 2000, "smoothing": (0.8,), "noise_sigmas": (1.0, 2.0, 4.0),
                   "partial.false_negative": (0.0, 0.6), "partial.distractor": (0.2, 0.9), "teacher.width": 128,
                   "teacher.steps": 500, "teacher.temperatures": (4.0,), "teacher.early_steps": (1,),
                   "sbt.steps": 500},

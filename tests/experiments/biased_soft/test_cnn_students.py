@@ -117,3 +117,16 @@ def test_cnn_convergence_rule():
     assert pre.met is False and pre.value == ["not settled: true lr=0.001"]
     runs[1]["diverged"] = True                                             # a diverged run is counted elsewhere
     assert analysis.cnn_converged(runs, [row], config).met is True
+
+
+def test_the_validation_subset_is_the_subset_streams_draw(tiny_task):
+    config, task, _ = tiny_task
+    n = len(task.data.y_val)
+    assert np.array_equal(cnn.validation_indices(config, task), np.arange(n))        # val_size None: all
+    config = cnn_config()
+    config.cnn.val_size = 50
+    idx = cnn.validation_indices(config, task)
+    assert len(idx) == 50 and len(set(idx)) == 50 and np.all(np.diff(idx) > 0) and idx.max() < n
+    assert np.array_equal(idx, cnn.validation_indices(config, task))
+    from kd_theory import data, rng
+    assert np.array_equal(idx, data.subset_indices(n, 50, rng.stream_seed(0, "subset", "cnn-validation", task.name)))
