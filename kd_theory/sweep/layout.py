@@ -48,7 +48,7 @@ class GroupData(NamedTuple):
 class GroupInputs(NamedTuple):
     """Per slice (leading axes V × L): its data set, and per run slot k < K and per neuron s < S."""
     dataset: np.ndarray       # (V, L) index into GroupData
-    keys: np.ndarray          # (V, L, K, 2) PRNG key data of each slot's run
+    seeds: np.ndarray         # (V, L, K) the student seed of each slot's run (its key: rng.student_key)
     targets: np.ndarray       # (V, L, K, n) or (V, L, K, n, C)
     lr: np.ndarray            # (V, L, K) learning rate η
     radius: np.ndarray        # (V, L, K) projection radius B/√m (inf: plain GD)
@@ -128,12 +128,10 @@ def _slice_capacity(neurons_per_dataset, widths, granule: int, slice_neurons: in
     return max(max(widths), granule * (S // granule))
 
 
-def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions, n_devices: int = 1,
-                 key_data=None) -> list[Group]:
+def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions, n_devices: int = 1) -> list[Group]:
     """The groups of a chunk's runs (all of them, in the order given), as host arrays.
 
-    ``key_data(seeds)`` -> (R, 2) uint32 PRNG key data of the runs' seeds; ``options`` resolved for the
-    platform (:meth:`EngineOptions.for_platform`).
+    ``options`` resolved for the platform (:meth:`EngineOptions.for_platform`).
     """
     by_shape: dict[tuple, list[int]] = {}
     for i, run in enumerate(runs):
@@ -144,12 +142,12 @@ def layout_chunk(runs: list[Run], tasks: dict[str, Task], options: EngineOptions
         classes = width_classes([runs[i].width for i in shape_members], outputs, options)
         for (level, granule), positions in sorted(classes.items()):
             members = [shape_members[j] for j in positions]
-            groups.append(_layout_group(runs, tasks, members, options, n_devices, key_data, granule,
+            groups.append(_layout_group(runs, tasks, members, options, n_devices, granule,
                                         level > 0 or options.layout == "blocks"))
     return groups
 
 
-def _layout_group(runs, tasks, members, options, n_devices, key_data, granule, own_width) -> Group:
+def _layout_group(runs, tasks, members, options, n_devices, granule, own_width) -> Group:
     """The slices of one width class (``members``: chunk-local run indices). ``own_width``: the class
     holds runs wider than ``slice_neurons`` (slices as wide as its widest run) or one width ("blocks")."""
     dtype = np.dtype(options.dtype)
@@ -173,7 +171,7 @@ def _layout_group(runs, tasks, members, options, n_devices, key_data, granule, o
     target_shape = (n,) + first.objective.output_shape(num_classes)
     total = len(slices)
     ds_index = np.zeros(total, np.int32)
-    keys = np.zeros((total, K, 2), np.uint32)
+    seeds = np.zeros((total, K), np.int32)
     targets = np.zeros((total, K) + target_shape, dtype)
     lr = np.zeros((total, K), dtype)
     radius = np.full((total, K), np.inf, dtype)
@@ -181,14 +179,12 @@ def _layout_group(runs, tasks, members, options, n_devices, key_data, granule, o
     slot = np.zeros((total, capacity), np.int32)
     position = np.full((total, capacity), -1, np.int32)  # −1: padding
     where = {}
-    seeds_keys = key_data(np.array([runs[i].seed for i in members]))
-    key_of = {i: seeds_keys[j] for j, i in enumerate(members)}
     for s, (d_index, members_s) in enumerate(slices):
         ds_index[s] = d_index
         start = 0
         for k, i in enumerate(members_s):
             run = runs[i]
-            keys[s, k] = key_of[i]
+            seeds[s, k] = run.seed
             targets[s, k] = np.asarray(tasks[run.dataset].targets[run.target], dtype)
             lr[s, k] = run.lr
             radius[s, k] = nets.projection_radius(run.B, run.width)
@@ -198,7 +194,7 @@ def _layout_group(runs, tasks, members, options, n_devices, key_data, granule, o
             start += run.width
             where[i] = divmod(s, per_device) + (k,)
     split = lambda a: a.reshape((n_devices, per_device) + a.shape[1:])
-    inputs = GroupInputs(*(split(a) for a in (ds_index, keys, targets, lr, radius, run_width, slot, position)))
+    inputs = GroupInputs(*(split(a) for a in (ds_index, seeds, targets, lr, radius, run_width, slot, position)))
     empty = {"X_val": np.zeros((0, dim)), "y_val": np.zeros((0,))}  # tasks without a validation set
     field_of = lambda task, field: empty[field] if getattr(task, field) is None else getattr(task, field)
     stack = lambda field: np.stack([np.asarray(field_of(tasks[name], field), dtype) for name in datasets])

@@ -20,6 +20,7 @@ and compiling.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import NamedTuple
@@ -74,12 +75,13 @@ def slice_runs(inputs, dtype) -> SliceRuns:
                      inputs.radius[inputs.slot])
 
 
-def init_slice(inputs, shape: GroupShape, options: EngineOptions, dtype):
+def init_slice(inputs, shape: GroupShape, options: EngineOptions, dtype, base_seed):
     """Initial parameters of a slice's neurons: neuron j of run k from :func:`nets.neuron_init` with the
-    run's key, its position and its width (the same numbers as ``nets.init`` for that run)."""
+    run's key ``rng.student_key(base_seed, seed)``, its position and its width (the same numbers as
+    ``nets.init`` for that run)."""
     outputs = None if shape.num_classes == 2 else shape.num_classes
     width = inputs.run_width[inputs.slot]
-    keys = inputs.keys[inputs.slot]
+    keys = jax.vmap(lambda seed: student_key(base_seed, seed))(inputs.seeds)[inputs.slot]
     def draw(key, position, m):  # padding neurons draw as neuron 0 of width 2 and are zeroed below
         return nets.neuron_init(key, jnp.maximum(position, 0), jnp.maximum(m, 2), shape.dim, options.init, outputs,
                                 dtype)
@@ -171,7 +173,7 @@ def make_program(shapes: tuple, options: EngineOptions):
     :class:`~kd_theory.sweep.layout.GroupInputs` per group (``shapes``, static; ``options`` resolved for
     the platform):
 
-    * ``init(data, inputs)`` -> the :class:`ChunkState` before step 0 (metric buffers zero);
+    * ``init(data, inputs, base_seed)`` -> the :class:`ChunkState` before step 0 (metric buffers zero);
     * ``advance(data, inputs, state, start)`` -> the state after steps start … start + segment − 1
       (:func:`segment_length`; steps past max(options.steps) are skipped).
 
@@ -197,9 +199,10 @@ def make_program(shapes: tuple, options: EngineOptions):
                                       st.error_sum, st.diverged_at))
         return tuple(out)
 
-    def init(data, inputs) -> ChunkState:
+    def init(data, inputs, base_seed) -> ChunkState:
         runs = slice_runs_of(inputs)
-        initial = [per_slice(lambda i, s=s: init_slice(i, s, options, dtype))(inp) for s, inp in zip(shapes, inputs)]
+        initial = [per_slice(lambda i, s=s: init_slice(i, s, options, dtype, base_seed))(inp)
+                   for s, inp in zip(shapes, inputs)]
         states = tuple(GroupState(p, p["W"], jnp.zeros(i.lr.shape, dtype), jnp.zeros(i.lr.shape, dtype),
                                   jnp.full(i.lr.shape, -1, jnp.int32))
                        for p, i in zip(initial, inputs))
@@ -240,14 +243,6 @@ def make_program(shapes: tuple, options: EngineOptions):
         return final
 
     return init, advance
-
-
-def _key_data(base_seed: int):
-    def key_data(seeds):
-        keys = jax.vmap(lambda s: student_key(base_seed, s))(jnp.asarray(seeds))
-        typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
-        return np.asarray(jax.random.key_data(keys) if typed else keys)
-    return key_data
 
 
 class ProgramCache:
@@ -306,12 +301,13 @@ def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options
     options = options.for_platform(devices[0].platform)
     chunk_runs = [runs[i] for i in chunk.run_indices]
     with maybe_x64(options.dtype):  # float64 sweeps need JAX's 64-bit mode
-        groups = layout_chunk(chunk_runs, tasks, options, len(devices), _key_data(options.base_seed))
+        groups = layout_chunk(chunk_runs, tasks, options, len(devices))
         shapes = tuple(g.shape for g in groups)
         data, inputs = place(tuple(g.data for g in groups), tuple(g.inputs for g in groups), devices)
         init, advance = make_program(shapes, options)
-        key = (shapes, options, tuple(devices))
-        state = cache.executable(key, "init", init, (data, inputs))(data, inputs)
+        key = (shapes, dataclasses.replace(options, base_seed=0), tuple(devices))  # the seed is an argument
+        base_seed = np.int32(options.base_seed)
+        state = cache.executable(key, "init", init, (data, inputs, base_seed))(data, inputs, base_seed)
         total, segment = max(options.steps), segment_length(max(options.steps))
         step = cache.executable(key, "advance", advance, (data, inputs, state, np.int32(0)), donate=(2,))
         for start in range(0, total, segment):

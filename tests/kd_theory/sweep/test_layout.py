@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kd_theory import sweep
-from kd_theory.sweep import layout, program
+from kd_theory.sweep import layout
 
 # slice_neurons=32: widths 8, 16, 24 share slices of 32 neurons in granules of 8; 48 and 64 form the class
 # (32, 64] with granules of 16; "blocks" makes one class per width (granule = the width).
@@ -19,7 +19,7 @@ def test_the_classes_layout_has_width_classes_with_granules(two_tasks):
     tasks = two_tasks()
     runs = [r for r in _grid() if r.dataset == "a"]
     options = sweep.EngineOptions(steps=(5,), slice_neurons=32, layout="classes").for_platform("cpu")
-    groups = layout.layout_chunk(runs, tasks, options, 1, program._key_data(0))
+    groups = layout.layout_chunk(runs, tasks, options, 1)
     by_granule = {g.shape.granule: g for g in groups}
     assert sorted(by_granule) == [8, 16]
     narrow, wide = by_granule[8], by_granule[16]
@@ -34,7 +34,7 @@ def test_the_classes_layout_has_width_classes_with_granules(two_tasks):
             assert all(s % group.shape.granule == 0 for s in starts)
     assert sum(len(g.where) for g in groups) == len(runs)
     blocks = layout.layout_chunk(runs, tasks, options.__class__(steps=(5,), slice_neurons=32, layout="blocks")
-                                 .for_platform("cpu"), 1, program._key_data(0))
+                                 .for_platform("cpu"), 1)
     assert sorted(g.shape.granule for g in blocks) == [8, 16, 24, 48, 64]
 
 
