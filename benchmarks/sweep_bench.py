@@ -45,6 +45,7 @@ import datetime
 import json
 import math
 import os
+import pickle
 import platform
 import re
 import shutil
@@ -179,10 +180,27 @@ def engine_once(w: Workload, options, cache_dir, persist=True, **kwargs):
     return time.perf_counter() - t0, time.process_time() - c0, result
 
 
-def time_engine(w: Workload, reps, options=None, **kwargs):
+ENGINE_OPTIONS = {}  # --engine key=value,...: EngineOptions for every timed workload (e.g. slice_neurons=2048)
+
+
+def load_stored_programs():
+    """Seconds to load every program stored in the compilation cache: what a rerun pays to compile."""
+    from jax.experimental import serialize_executable
+    folder = compile_cache.program_directory()
+    t0 = time.perf_counter()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pkl"):
+            with open(os.path.join(folder, name), "rb") as fh:
+                serialized, in_tree, out_tree = pickle.load(fh)
+            serialize_executable.deserialize_and_load(serialized, in_tree, out_tree)
+    return time.perf_counter() - t0
+
+
+def time_engine(w: Workload, reps, options=None, rerun=True, **kwargs):
     """Cold, warm and JAX-cache-only runs of the engine, best of ``reps`` each; the figures and the final
-    training losses {run: loss}."""
-    options = options or sweep.EngineOptions(steps=(w.steps,))
+    training losses {run: loss}. ``rerun=False`` (a long sweep): the cold run only, the warm compile being
+    the time to load the stored programs and the run time the cold run's less its compile."""
+    options = options or sweep.EngineOptions(steps=(w.steps,), **ENGINE_OPTIONS)
     best = {}
     keep = lambda k, v: best.__setitem__(k, v if k not in best else min(best[k], v))
     result = None
@@ -192,6 +210,13 @@ def time_engine(w: Workload, reps, options=None, **kwargs):
             wall, cpu, result = engine_once(w, options, folder, **kwargs)
             keep("cold_s", wall)
             keep("cold_compile_s", result.timings["compile_s"])
+            if not rerun:
+                jax.clear_caches()
+                keep("warm_compile_s", load_stored_programs())
+                keep("run_s", wall - result.timings["compile_s"])
+                keep("warm_s", best["run_s"] + best["warm_compile_s"])
+                keep("run_cpu_s", cpu)
+                continue
             wall, cpu, warm = engine_once(w, options, folder, **kwargs)
             keep("warm_s", wall)
             keep("warm_compile_s", warm.timings["compile_s"])
@@ -207,9 +232,10 @@ def time_engine(w: Workload, reps, options=None, **kwargs):
 
 
 def print_engine(e):
+    jax_only = f"; with JAX's cache alone {e['jax_cache_compile_s']:.2f} s" if "jax_cache_compile_s" in e else ""
     print(f"  engine: cold {e['cold_s']:.2f} s (compile {e['cold_compile_s']:.2f} s); warm {e['warm_s']:.2f} s "
-          f"(compile {e['warm_compile_s']:.3f} s; with JAX's cache alone {e['jax_cache_compile_s']:.2f} s); "
-          f"run {e['run_s']:.2f} s ({e['run_cpu_s']:.1f} CPU s); {e['chunks']} chunk(s)", flush=True)
+          f"(compile {e['warm_compile_s']:.3f} s{jax_only}); run {e['run_s']:.2f} s ({e['run_cpu_s']:.1f} CPU s); "
+          f"{e['chunks']} chunk(s)", flush=True)
 
 
 # --------------------------------------------------------------------------------------------- per-run loops
@@ -404,10 +430,10 @@ def met(ok):
 
 # --------------------------------------------------------------------------------------------- workloads
 
-def run_timed_workload(w: Workload, args, skip, torch_dev, extra=None):
+def run_timed_workload(w: Workload, args, skip, torch_dev, extra=None, rerun=True):
     print(f"{w.name}: {len(w.runs)} runs ({w.note}), {w.neurons:,} neurons, {w.steps} steps, "
           f"{w.flops() / 1e9:,.1f} GFLOP useful", flush=True)
-    e, losses = time_engine(w, args.reps)
+    e, losses = time_engine(w, args.reps, rerun=rerun)
     print_engine(e)
     out = {"workload": w.name, "runs": len(w.runs), "neurons": w.neurons, "steps": w.steps, "note": w.note,
            "engine": e, **(extra or {})}
@@ -466,8 +492,8 @@ def widths_workload(args):
 def big_workload_run(args, skip, torch_dev):
     accelerator = jax.default_backend() != "cpu"
     whole, part = big_workload(args.quick, full=accelerator)
-    if accelerator:
-        out = run_timed_workload(whole, args, skip, torch_dev)
+    if accelerator:  # one cold run: a rerun would double the longest part of the benchmark
+        out = run_timed_workload(whole, args, skip, torch_dev, rerun=False)
         out["projected"] = False
         s = out["engine"]["cold_s"]
         print(f"  the big sweep end to end: {s:.1f} s cold, {out['engine']['warm_s']:.1f} s warm  "
@@ -580,6 +606,8 @@ def main(argv=None):
                          "table1=96,big=22 (default: table1=96 and big=22, all runs of the reference sweep)")
     ap.add_argument("--torch-device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="where the PyTorch loops run (auto: the GPU when JAX runs on one, else the CPU)")
+    ap.add_argument("--engine", default="", help="EngineOptions for the timed workloads, e.g. "
+                    "slice_neurons=2048,slice_layout=vmap,layout=packed (default: the engine's defaults)")
     ap.add_argument("--out", default=None, help="folder of the JSON files (default docs/results/bench-<device>; "
                     "'none' writes nothing)")
     args = ap.parse_args(argv)
@@ -591,13 +619,30 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; allowed: {', '.join(known)}")
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    for item in filter(None, (x.strip() for x in args.engine.split(","))):
+        key, _, value = item.partition("=")
+        allowed = ("slice_neurons", "layout", "slice_layout")
+        if key not in allowed or not value:
+            ap.error(f"--engine {item!r}: expected KEY=VALUE with KEY one of {', '.join(allowed)}")
+        ENGINE_OPTIONS[key] = int(value) if value.isdigit() else value
+    try:
+        sweep.EngineOptions(**ENGINE_OPTIONS).validate()
+    except ValueError as exc:
+        ap.error(f"--engine: {exc}")
     try:
         torch_dev = torch_device(args.torch_device)
     except ImportError:
         torch_dev = None
     info = machine()
     info.update(torch_device=torch_dev, reps=args.reps, quick=args.quick, command=" ".join(sys.argv),
-                loadavg_start=os.getloadavg())
+                loadavg_start=os.getloadavg(), engine_options=dict(ENGINE_OPTIONS))
+    out_dir = args.out or os.path.join(REPO, "docs", "results", f"bench-{info['device_slug']}")
+
+    def write(name, result):  # each workload as soon as it is done: a stopped run keeps what it finished
+        if out_dir != "none":
+            os.makedirs(out_dir, exist_ok=True)
+            with open(os.path.join(out_dir, f"{name}.json"), "w", encoding="utf-8") as fh:
+                json.dump({"machine": {**info, "loadavg_end": os.getloadavg()}, **result}, fh, indent=1, default=str)
     print(f"sweep_bench: {', '.join(workloads)}; jax {info['jax_version']} on {info['backend']} ({info['device']}), "
           f"torch {info['torch_version']} on {torch_dev}, matmul precision "
           f"{info['jax_default_matmul_precision'] or 'default'}, {info['cpu_count']} CPUs, reps {args.reps}, "
@@ -623,6 +668,7 @@ def main(argv=None):
                 results[name] = many_widths_workload(args)
             elif name == "multiclass":
                 results[name] = multiclass_workload(args)
+            write(name, results[name])
     finally:
         if previous_cache:
             compile_cache.enable(previous_cache)
@@ -632,12 +678,7 @@ def main(argv=None):
     verdicts = check(results, accelerator)
     for line in verdicts:
         print("  " + line)
-    out_dir = args.out or os.path.join(REPO, "docs", "results", f"bench-{info['device_slug']}")
     if out_dir != "none":
-        os.makedirs(out_dir, exist_ok=True)
-        for name, result in results.items():
-            with open(os.path.join(out_dir, f"{name}.json"), "w", encoding="utf-8") as fh:
-                json.dump({"machine": info, **result}, fh, indent=1, default=str)
         with open(os.path.join(out_dir, "sweep_bench.json"), "w", encoding="utf-8") as fh:
             json.dump({"machine": info, "workloads": results, "verdicts": verdicts}, fh, indent=1, default=str)
         print(f"written: {out_dir}/{{{','.join(results)}}}.json and sweep_bench.json")

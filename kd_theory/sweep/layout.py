@@ -13,12 +13,11 @@ inert padding (width 0: output weight 0, learning rate 0). Slices are split over
 
 Width classes (``EngineOptions.layout``):
 
-* ``"classes"`` (default): runs of width ≤ S (S = ``slice_neurons``/C) are packed together in slices of
-  S neurons (granule g = the gcd of their widths, or 1 below 8); a wider run goes to the class of widths
-  in (S·2^(c−1), S·2^c], whose slices are as wide as its widest run (granule: the class's gcd).
-  Measured on CPU (BUILD_NOTES.md §8): slices of ≤ 1,024 neurons keep a step's (S, n) temporaries in
-  cache, granule sums are as fast as per-width blocks, and a sweep compiles one piece per class
-  (the reference sweep: two), not one per width.
+* ``"classes"`` (default): two classes per task shape. Runs of width ≤ S (S = ``slice_neurons``/C) are
+  packed together in slices of S neurons; wider runs are packed in slices as wide as the widest of them.
+  Each class sums in granules of the gcd of its widths (g = 1 below 8). Measured on CPU (BUILD_NOTES.md
+  §8): slices of ≤ 1,024 neurons keep a step's (S, n) temporaries in cache, granule sums are as fast as
+  per-width blocks, and a sweep compiles one piece per class, not one per width.
 * ``"packed"``: one class per task shape, slices of S = 4,096 neurons, granule 1 (sums per neuron).
 * ``"blocks"``: one class per width, g = the width (a run is a granule): the first engine's layout.
 """
@@ -110,7 +109,7 @@ def width_classes(widths: list[int], num_outputs: int, options: EngineOptions) -
     elif options.layout == "blocks":
         keys = [(w, w) for w in widths]
     else:
-        level = [0 if w <= S else math.ceil(math.log2(w / S)) for w in widths]
+        level = [int(w > S) for w in widths]
         gcd = {}
         for w, c in zip(widths, level):
             gcd[c] = math.gcd(gcd.get(c, 0), w)

@@ -1,4 +1,4 @@
-"""The compiled program of one chunk: every run trained in one ``lax.scan`` over steps.
+"""The compiled program of one chunk: every run trained in one loop over the steps.
 
 Per step and per slice of packed neurons (:mod:`kd_theory.sweep.layout`; S neurons of runs on one data
 set, run slots k < K, granules of g neurons of one run) the work is
@@ -13,10 +13,11 @@ with every formula from :mod:`kd_theory.nets` (a granule is a small stacked netw
 ``lax.map``: on CPU a step is memory-bound and a slice's (S, n) temporaries stay in cache) or side by
 side (``"vmap"``: an accelerator sees a few large kernels), vmapped over the device axis V (sharded).
 
-The steps run in about twenty calls of one compiled ``advance`` (a scan over a segment of the steps),
-after one ``init``: progress is reported by the host between calls, so the compiled programs hold no
-host callback and can be stored on disk (:class:`ProgramCache`): a rerun loads them instead of tracing
-and compiling.
+After one ``init``, the steps run in calls of one compiled ``advance(start, stop)`` (a loop over any
+number of steps): one call for a silent chunk; with progress, calls of about :data:`PROGRESS_SECONDS`
+each, reported by the host between them (a call costs the fresh pages of the program's temporaries, so
+calls are few). The compiled programs hold no host callback and can be stored on disk
+(:class:`ProgramCache`): a rerun loads them instead of tracing and compiling.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ from kd_theory.sweep.plan import Chunk, EngineOptions, Run, Task
 METRICS = ("avg_train_loss", "avg_train_error", "final_train_loss", "final_train_error", "train_acc",
            "test_loss", "test_error", "test_acc", "max_move_B")
 VAL_METRICS = ("val_loss", "val_error", "val_acc")  # also, for tasks with a validation set
-SEGMENTS = 20  # calls of the compiled advance per chunk (progress is reported between them)
+PROGRESS_SECONDS = 5.0   # with progress: the length of a call of advance (a line at most this often)
+FIRST_PROGRESS_SHARE = 20  # the first call runs 1/20 of the steps, to measure their pace
 
 
 class SliceRuns(NamedTuple):
@@ -60,7 +62,7 @@ class GroupState(NamedTuple):
 
 
 class ChunkState(NamedTuple):
-    """The scan carry: one GroupState per group and the metric buffers written at checkpoints
+    """The loop's carry: one GroupState per group and the metric buffers written at checkpoints
     (per group, a dict metric -> (checkpoints, V, L, K))."""
     groups: tuple
     outputs: tuple
@@ -75,20 +77,41 @@ def slice_runs(inputs, dtype) -> SliceRuns:
                      inputs.radius[inputs.slot])
 
 
-def init_slice(inputs, shape: GroupShape, options: EngineOptions, dtype, base_seed):
-    """Initial parameters of a slice's neurons: neuron j of run k from :func:`nets.neuron_init` with the
-    run's key ``rng.student_key(base_seed, seed)``, its position and its width (the same numbers as
-    ``nets.init`` for that run)."""
-    outputs = None if shape.num_classes == 2 else shape.num_classes
-    width = inputs.run_width[inputs.slot]
-    keys = jax.vmap(lambda seed: student_key(base_seed, seed))(inputs.seeds)[inputs.slot]
-    def draw(key, position, m):  # padding neurons draw as neuron 0 of width 2 and are zeroed below
-        return nets.neuron_init(key, jnp.maximum(position, 0), jnp.maximum(m, 2), shape.dim, options.init, outputs,
-                                dtype)
-    W, a = jax.vmap(draw)(keys, inputs.position, width)
-    active = inputs.position >= 0
+def init_neurons(seed, position, width, dim: int, num_classes: int, options: EngineOptions, dtype, base_seed):
+    """Initial parameters of neurons given as flat arrays: neuron ``position`` of a width-``width`` run whose
+    key is ``rng.student_key(base_seed, seed)``, from :func:`nets.neuron_init` (the same numbers as
+    ``nets.init`` for that run); padding neurons (position −1) are zero."""
+    outputs = None if num_classes == 2 else num_classes
+    def draw(seed, position, m):  # padding neurons draw as neuron 0 of width 2 and are zeroed below
+        return nets.neuron_init(student_key(base_seed, seed), jnp.maximum(position, 0), jnp.maximum(m, 2), dim,
+                                options.init, outputs, dtype)
+    W, a = jax.vmap(draw)(seed, position, width)
+    active = position >= 0
     mask = active.reshape(active.shape + (1,) * (a.ndim - 1))
     return {"W": jnp.where(active[:, None], W, 0.0), "a": jnp.where(mask, a, 0.0)}
+
+
+def init_groups(shapes, inputs, options: EngineOptions, dtype, base_seed) -> list:
+    """Initial parameters of every group ({"W": (V, L, S, d), "a": (V, L, S[, C])}): the neurons of all groups
+    of one (d, C) drawn in one vectorised call, so the program (its random-number code is slow to compile)
+    does not grow with the number of groups."""
+    params = [None] * len(shapes)
+    kinds: dict[tuple, list[int]] = {}
+    for i, shape in enumerate(shapes):
+        kinds.setdefault((shape.dim, shape.num_classes), []).append(i)
+    for (dim, num_classes), members in kinds.items():
+        per_neuron = lambda field, i: jnp.take_along_axis(getattr(inputs[i], field), inputs[i].slot, axis=-1).ravel()
+        seed = jnp.concatenate([per_neuron("seeds", i) for i in members])
+        width = jnp.concatenate([per_neuron("run_width", i) for i in members])
+        position = jnp.concatenate([inputs[i].position.ravel() for i in members])
+        drawn = init_neurons(seed, position, width, dim, num_classes, options, dtype, base_seed)
+        start = 0
+        for i in members:
+            count = inputs[i].position.size
+            params[i] = jax.tree.map(lambda x: x[start:start + count].reshape(inputs[i].position.shape + x.shape[1:]),
+                                     drawn)
+            start += count
+    return params
 
 
 def _coefficients(params, runs: SliceRuns):
@@ -107,7 +130,11 @@ def slice_outputs(H, coef, runs: SliceRuns, shape: GroupShape):
     contraction over each granule (:func:`nets.output_from_pre_activations`), then a sum over the
     granules of each slot."""
     g = shape.granule
-    partial = nets.output_from_pre_activations(granules(H, g), granules(coef, g))   # (S/g, n[, C])
+    if g == 1:  # c_j ReLU(H_j) per neuron (a contraction over one neuron is a slow batched product)
+        relu = jax.nn.relu(H)
+        partial = relu[..., None] * coef[:, None, :] if coef.ndim == 2 else relu * coef[:, None]
+    else:
+        partial = nets.output_from_pre_activations(granules(H, g), granules(coef, g))   # (S/g, n[, C])
     return jax.ops.segment_sum(partial, runs.slot[::g], shape.slots)
 
 
@@ -163,24 +190,16 @@ def slice_metrics(data_index, data: GroupData, target, params, W0, runs: SliceRu
     return metrics
 
 
-def segment_length(total_steps: int) -> int:
-    """Steps per call of ``advance``: about :data:`SEGMENTS` calls per chunk."""
-    return max(1, math.ceil(total_steps / SEGMENTS))
-
-
 def make_program(shapes: tuple, options: EngineOptions):
     """The pure functions of one chunk, with one :class:`GroupData` and one
     :class:`~kd_theory.sweep.layout.GroupInputs` per group (``shapes``, static; ``options`` resolved for
     the platform):
 
     * ``init(data, inputs, base_seed)`` -> the :class:`ChunkState` before step 0 (metric buffers zero);
-    * ``advance(data, inputs, state, start)`` -> the state after steps start … start + segment − 1
-      (:func:`segment_length`; steps past max(options.steps) are skipped).
+    * ``advance(data, inputs, state, start, stop)`` -> the state after steps start … stop − 1.
 
     The metrics are ``state.outputs``: per group a dict metric -> (checkpoints, V, L, K)."""
     dtype = jnp.dtype(options.dtype)
-    total = max(options.steps)
-    segment = segment_length(total)
     objectives = [losses.objective_for(s.num_classes) for s in shapes]
     if options.slice_layout == "vmap":   # V devices × L slices side by side
         per_slice = lambda fn: jax.vmap(jax.vmap(fn))
@@ -201,8 +220,7 @@ def make_program(shapes: tuple, options: EngineOptions):
 
     def init(data, inputs, base_seed) -> ChunkState:
         runs = slice_runs_of(inputs)
-        initial = [per_slice(lambda i, s=s: init_slice(i, s, options, dtype, base_seed))(inp)
-                   for s, inp in zip(shapes, inputs)]
+        initial = init_groups(shapes, inputs, options, dtype, base_seed)
         states = tuple(GroupState(p, p["W"], jnp.zeros(i.lr.shape, dtype), jnp.zeros(i.lr.shape, dtype),
                                   jnp.full(i.lr.shape, -1, jnp.int32))
                        for p, i in zip(initial, inputs))
@@ -210,7 +228,7 @@ def make_program(shapes: tuple, options: EngineOptions):
         outputs = jax.tree.map(lambda a: jnp.zeros((len(options.steps),) + a.shape, a.dtype), template)
         return ChunkState(states, outputs)
 
-    def advance(data, inputs, carry: ChunkState, start) -> ChunkState:
+    def advance(data, inputs, carry: ChunkState, start, stop) -> ChunkState:
         runs = slice_runs_of(inputs)
         checkpoints = jnp.asarray(options.steps)
 
@@ -225,7 +243,7 @@ def make_program(shapes: tuple, options: EngineOptions):
         def step(carry: ChunkState, t) -> ChunkState:
             groups = tuple(group_step(*args, t) for args in zip(shapes, objectives, data, inputs, runs, carry.groups))
             done = t + 1
-            # One scan body for the whole run: metrics are written into slot k when step t + 1 is
+            # One loop body for the whole run: metrics are written into slot k when step t + 1 is
             # checkpoint k (a cond, so the test-set forward runs only there).
             slot = jnp.searchsorted(checkpoints, done)
             outputs = jax.lax.cond(
@@ -235,11 +253,7 @@ def make_program(shapes: tuple, options: EngineOptions):
                 lambda o: o, carry.outputs)
             return ChunkState(groups, outputs)
 
-        if total % segment == 0:
-            body = lambda c, t: (step(c, t), None)
-        else:  # the last segment runs past the end: those steps leave the state as it is
-            body = lambda c, t: (jax.lax.cond(t < total, lambda c: step(c, t), lambda c: c, c), None)
-        final, _ = jax.lax.scan(body, carry, start + jnp.arange(segment, dtype=jnp.int32))
+        final = jax.lax.fori_loop(start, stop, lambda t, c: step(c, t), carry)
         return final
 
     return init, advance
@@ -295,7 +309,7 @@ def place(data, inputs, devices):
 def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options: EngineOptions,
                   devices=None, cache: ProgramCache | None = None, progress=None):
     """Compile (or reuse) and run one chunk; returns {run index: [row per checkpoint]}. ``progress(step)``
-    is called after each segment of the steps."""
+    is called after each call of ``advance`` (about every :data:`PROGRESS_SECONDS`)."""
     cache = DEFAULT_CACHE if cache is None else cache
     devices = list(jax.local_devices() if devices is None else devices)
     options = options.for_platform(devices[0].platform)
@@ -308,13 +322,20 @@ def execute_chunk(chunk: Chunk, runs: list[Run], tasks: dict[str, Task], options
         key = (shapes, dataclasses.replace(options, base_seed=0), tuple(devices))  # the seed is an argument
         base_seed = np.int32(options.base_seed)
         state = cache.executable(key, "init", init, (data, inputs, base_seed))(data, inputs, base_seed)
-        total, segment = max(options.steps), segment_length(max(options.steps))
-        step = cache.executable(key, "advance", advance, (data, inputs, state, np.int32(0)), donate=(2,))
-        for start in range(0, total, segment):
-            state = step(data, inputs, state, np.int32(start))
+        step = cache.executable(key, "advance", advance, (data, inputs, state, np.int32(0), np.int32(0)),
+                                donate=(2,))
+        done, total = 0, max(options.steps)
+        per_call = total if progress is None else max(1, total // FIRST_PROGRESS_SHARE)  # steps in the next call
+        while done < total:
+            stop = min(total, done + per_call)
+            t0 = time.perf_counter()
+            state = step(data, inputs, state, np.int32(done), np.int32(stop))
             if progress is not None:
                 jax.block_until_ready(state)
-                progress(min(total, start + segment))
+                progress(stop)
+                pace = (time.perf_counter() - t0) / (stop - done)
+                per_call = max(1, int(PROGRESS_SECONDS / max(pace, 1e-9)))
+            done = stop
         outputs = jax.device_get(state.outputs)
     return collect_rows(chunk, groups, outputs, options)
 

@@ -5,8 +5,8 @@ import pytest
 from kd_theory import sweep
 from kd_theory.sweep import layout
 
-# slice_neurons=32: widths 8, 16, 24 share slices of 32 neurons in granules of 8; 48 and 64 form the class
-# (32, 64] with granules of 16; "blocks" makes one class per width (granule = the width).
+# slice_neurons=32: widths 8, 16, 24 share slices of 32 neurons in granules of 8; 48 and 64 (> 32) form the
+# wide class, slices of 64 neurons with granules of 16; "blocks" makes one class per width (granule = the width).
 LAYOUTS = [("classes", "map"), ("classes", "vmap"), ("blocks", "map"), ("blocks", "vmap"), ("packed", "vmap")]
 
 
