@@ -55,7 +55,7 @@ run_part() {  # one part, stopped at the deadline
       local out=.devruns/deep_noise_mnist subset=()
       if [[ $part == deep_noise_15k ]]; then out+=15k; subset=(--config.max_examples=15000); fi
       timeout "$t" python3 -m experiments.run --experiment=deep_noise --out="$out" \
-        --config.preset=mnist --config.data_dir=.data/mnist "${subset[@]}" ;;
+        --config.dataset=mnist --config.data_dir=.data/mnist "${subset[@]}" ;;
     table1_mnist)
       timeout "$t" python3 -m experiments.run --experiment=table1 --out=.devruns/table1_mnist \
         --config.data_dir=.data/mnist --config.select_subset=10000 --config.select_seeds=3 \

@@ -369,9 +369,11 @@ def random_wrong_labels(key, labels, num_classes: int, count: int) -> jax.Array:
     return jnp.any(jax.nn.one_hot(chosen, num_classes, dtype=bool), axis=1)
 
 
-def sbt_terms(logits, labels, key, k: int) -> SBTTerms:
+def sbt_terms(logits, labels, key, k: int, pushed=None) -> SBTTerms:
     """The per-example terms of the SBT loss, with z = logits (n, C), y = labels, R_i = k − 1 random
-    wrong labels drawn with ``key`` (:func:`random_wrong_labels`) and softplus(u) = ln(1 + eᵘ):
+    wrong labels drawn with ``key`` (:func:`random_wrong_labels`), or given as the (n, C) bool mask
+    ``pushed`` (then ``key`` is not used: minibatches slice one mask drawn once for all examples),
+    and softplus(u) = ln(1 + eᵘ):
 
         cross_entropy          −ln softmax(z)_y
         correct_top1_penalty   softplus(z_y − max_{j≠y} z_j)         ≈ the margin by which y is the top-1
@@ -398,7 +400,7 @@ def sbt_terms(logits, labels, key, k: int) -> SBTTerms:
     if k == 1:
         push = jnp.zeros_like(true_logit)
     else:
-        pushed = random_wrong_labels(key, labels, num_classes, k - 1)
+        pushed = random_wrong_labels(key, labels, num_classes, k - 1) if pushed is None else jnp.asarray(pushed, bool)
         best_outside = jnp.max(jnp.where(pushed | is_true, -jnp.inf, logits), axis=-1)
         gaps = jax.nn.softplus(best_outside[:, None] - logits)
         push = jnp.sum(jnp.where(pushed, gaps, 0.0), axis=-1) / (k - 1)
@@ -418,7 +420,7 @@ def check_sbt_args(logits, labels, k, alphas):
     return k, alphas
 
 
-def sbt_loss(logits, labels, key, *, k: int, alphas) -> jax.Array:
+def sbt_loss(logits, labels, key, *, k: int, alphas, pushed=None) -> jax.Array:
     """Skillful-but-bad-teacher loss, averaged over the n examples (a scalar, for jax.grad and optax):
 
         L = mean_i [ CE_i + α1·P1_i + α2·P2_i + α3·P3_i ]
@@ -428,11 +430,14 @@ def sbt_loss(logits, labels, key, *, k: int, alphas) -> jax.Array:
     forms are our choice. The intended teacher: y stays in the top-k (CE, α2) but is pushed off the top-1
     (α1), and k − 1 random wrong labels fill the rest of the top-k (α3), so top-1 accuracy is low while
     Δ_k stays small and γ_k ≈ (k − 1)/(C − 1) stays low. ``key`` draws the wrong labels: keep it fixed
-    per example to push the same labels at every step. Shapes, k ∈ 1..C − 1 and α ≥ 0 are checked;
-    label values are not (they may be traced).
+    per example to push the same labels at every step, or pass the mask itself as ``pushed`` (what a
+    minibatch trainer does: :func:`kd_theory.teachers.train_sbt_teacher`). Shapes, k ∈ 1..C − 1 and
+    α ≥ 0 are checked; label values are not (they may be traced).
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     k, (a1, a2, a3) = check_sbt_args(logits, labels, k, alphas)
-    t = sbt_terms(logits, labels, key, k)
+    if pushed is not None and jnp.shape(pushed) != logits.shape:
+        raise ValueError(f"pushed has shape {jnp.shape(pushed)}; expected {logits.shape}, one mask row per logit row")
+    t = sbt_terms(logits, labels, key, k, pushed)
     return jnp.mean(t.cross_entropy + a1 * t.correct_top1_penalty + a2 * t.dropout_compensation
                     + a3 * t.wrong_label_push)

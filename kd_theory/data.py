@@ -223,6 +223,79 @@ def mnist_task(directory: str, variant: str = "full", center: bool = True, val_s
                        {"source": os.path.abspath(directory), "val_size": val_size}, val_mask)
 
 
+VAL_SOURCES = ("train", "test")   # where mnist_classes_task takes its validation images from
+
+
+def classes_task(name: str, X_train, y_train, X_val, y_val, X_test, y_test, *, center: bool = True,
+                 info: dict | None = None) -> Dataset:
+    """A C-class task (label = the class index 0..C−1, C = the largest label + 1) from inputs already
+    split into train / validation / test: each input flattened, centred on the **training** mean when
+    ``center`` (no bias in the network: centring lets ReLU gates split the data), then put on the unit
+    sphere."""
+    parts = {"train": (X_train, y_train), "val": (X_val, y_val), "test": (X_test, y_test)}
+    parts = {k: (np.asarray(x, np.float64).reshape(len(x), -1), np.asarray(y).astype(np.int32))
+             for k, (x, y) in parts.items()}
+    for split, (x, y) in parts.items():
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"{name} {split}: {len(x)} inputs and {len(y)} labels; each split needs as many "
+                             "labels as inputs, at least one")
+        if y.min() < 0:
+            raise ValueError(f"{name} {split}: labels must be class indices ≥ 0; found {y.min()}")
+    if center:
+        mean = parts["train"][0].mean(axis=0)
+        parts = {k: (x - mean, y) for k, (x, y) in parts.items()}
+    X = {k: normalise_rows(x, f"{name} {k} inputs") for k, (x, _) in parts.items()}
+    num_classes = int(max(y.max() for _, y in parts.values())) + 1
+    return Dataset(name=name, num_classes=num_classes, X_train=X["train"], y_train=parts["train"][1],
+                   X_val=X["val"], y_val=parts["val"][1], X_test=X["test"], y_test=parts["test"][1],
+                   info=dict(info or {}, center=center, n_train=len(X["train"]), n_val=len(X["val"]),
+                             n_test=len(X["test"])))
+
+
+def mnist_classes_task(directory: str, center: bool = True, val_size: int = 10000, val_from: str = "train",
+                       split_seed: int = 0) -> Dataset:
+    """MNIST's ten digits (label = the digit; name ``mnist10``) from its IDX files, on its own 60,000 /
+    10,000 train/test split with ``val_size`` validation images held out:
+
+    * ``val_from="train"``: the **last** ``val_size`` training images (MNIST's usual 50,000 / 10,000);
+    * ``val_from="test"``: ``val_size`` test images drawn stratified by digit with ``split_seed``; the
+      rest of the test split reports, and all 60,000 training images can train.
+    """
+    from sklearn.model_selection import train_test_split
+    if val_from not in VAL_SOURCES:
+        raise ValueError(f"val_from={val_from!r}; allowed: {', '.join(VAL_SOURCES)}")
+    tri, trl, tei, tel = load_mnist_idx(directory)
+    source = trl if val_from == "train" else tel
+    if not 0 < val_size < len(source):
+        raise ValueError(f"val_size={val_size} must be in 1..{len(source) - 1} (MNIST's {val_from} split has "
+                         f"{len(source):,} images)")
+    if val_from == "train":
+        cut = len(trl) - val_size
+        splits = (tri[:cut], trl[:cut], tri[cut:], trl[cut:], tei, tel)
+    else:
+        val, test = train_test_split(np.arange(len(tel)), train_size=val_size, random_state=split_seed,
+                                     stratify=tel)
+        val, test = np.sort(val), np.sort(test)
+        splits = (tri, trl, tei[val], tel[val], tei[test], tel[test])
+    return classes_task("mnist10", *splits, center=center,
+                        info={"source": os.path.abspath(directory), "val_size": val_size, "val_from": val_from,
+                              "split_seed": split_seed if val_from == "test" else None})
+
+
+def cifar10_classes_task(path: str, center: bool = True, split_seed: int = 0,
+                         fractions=(4 / 6, 1 / 6, 1 / 6), cache_dir: str | None = None) -> Dataset:
+    """CIFAR-10's ten classes as flat 3,072-d inputs (name ``cifar10``): the 60,000 images of
+    :func:`kd_theory.images.cifar10_images` pooled, then split train / validation / test with
+    ``fractions`` stratified by class (default 4:1:1, Yuan et al.'s split: 40,000 / 10,000 / 10,000)."""
+    from kd_theory import images
+    pixels, labels = images.cifar10_images(path, cache_dir=cache_dir)
+    train, val, test = images.stratified_split(labels, fractions, seed=split_seed)
+    return classes_task("cifar10", pixels[train], labels[train], pixels[val], labels[val], pixels[test],
+                        labels[test], center=center,
+                        info={"source": os.path.abspath(path), "fractions": [float(f) for f in fractions],
+                              "split_seed": split_seed})
+
+
 def subset_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of a uniformly random subset of ``size`` of range(n) (all of them if size ≥ n)."""
     if size <= 0:

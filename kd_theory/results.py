@@ -22,6 +22,21 @@ import warnings
 from typing import NamedTuple
 
 
+def _git_commit() -> str:
+    """The commit of the source tree this code runs from (with "+dirty" when it has uncommitted changes),
+    or "unknown" outside a git checkout."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
 def environment_info() -> dict:
     """What made a result: versions, backend, devices, host."""
     import jax
@@ -41,6 +56,7 @@ def environment_info() -> dict:
         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
         "compilation_cache": jax.config.jax_compilation_cache_dir or "off",
         "python": sys.version.split()[0],
+        "git_commit": _git_commit(),
         "platform": platform.platform(),
         "hostname": platform.node(),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -229,6 +245,40 @@ class ResultStore:
         atomic_write_json(path, {"info": info, "runs": rows_by_key})
         if self._done is not None:
             self._done.update(rows_by_key)
+        return path
+
+
+class ArrayStore:
+    """Finished array-valued units (a trained teacher's logits, …) kept on disk like :class:`ResultStore`'s rows:
+    ``DIRECTORY/NAMESPACE/<key>.npz``, written atomically, keyed by :func:`payload_key`. An unreadable file
+    is moved aside with a :class:`CorruptResultWarning` and counts as not done."""
+
+    key = staticmethod(payload_key)
+
+    def __init__(self, directory: str, namespace: str):
+        self.directory = os.path.join(directory, namespace)
+
+    def get(self, key: str) -> dict | None:
+        """{name: array} stored under ``key``, or None."""
+        import numpy as np
+        path = os.path.join(self.directory, f"{key}.npz")
+        if not os.path.isfile(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return {name: saved[name] for name in saved.files}
+        except (OSError, ValueError, EOFError) as exc:
+            aside = _move_aside(path)
+            warnings.warn(f"{path} is not readable ({exc}); moved it to {aside}, it will be computed again",
+                          CorruptResultWarning, stacklevel=2)
+            return None
+
+    def put(self, key: str, **arrays) -> str:
+        import numpy as np
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        path = os.path.join(self.directory, f"{key}.npz")
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
 

@@ -281,21 +281,36 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, *, n_bo
 
 class SlopeFit(NamedTuple):
     """slope b of log y = a_g + b·log x (a_g one intercept per group), its level-t interval
-    [low, high] from the regression's standard error, and the number of points used."""
+    [low, high] from the regression's standard error, and the number of points used; with known
+    errors (``sigma``) also the reduced χ² of the weighted fit (NaN without)."""
     slope: float
     low: float
     high: float
     n: int
+    reduced_chi2: float = math.nan
 
 
-def loglog_slope(x, y, groups=None, level: float = 0.95) -> SlopeFit:
-    """Least squares fit of log y = a_g + b·log x over the points with finite positive x and y.
+def loglog_slope(x, y, groups=None, level: float = 0.95, corrections: int = 0, sigma=None) -> SlopeFit:
+    """Least squares fit of log y = a_g + b·log x + Σ_{k=1..corrections} c_k x^{−k} over the points with
+    finite positive x and y.
 
     ``groups`` (optional, one label per point) gives each group its own intercept a_g (a fixed
     effect: e.g. one per data set when fitting m* against 1/ε across data sets), so b is the common
-    within-group slope. Interval: b ± t_{(1+level)/2, n−p}·SE(b), SE from the residual variance
-    with n − p degrees of freedom (p = 1 + number of groups); NaN when n − p < 1 or log x does not
-    vary within any group (then b itself is NaN).
+    within-group slope. ``corrections`` > 0 adds the leading finite-size corrections of an asymptotic
+    law y ≈ C x^b (1 + c₁/x + c₂/x² + …): b is then the asymptotic exponent, where a plain fit over a
+    finite range reads the local slope b − c₁/x + … (γ·d → 1/4 of noisy 2-XOR approaches its limit
+    like 1/d, so a plain fit over d = 50 … 1,000 gives −1.008 with an interval that excludes −1).
+    Interval: b ± t_{(1+level)/2, n−p}·SE(b), SE from the residual variance with n − p degrees of
+    freedom (p = 1 + corrections + number of groups); NaN when n − p < 1 or log x does not vary within
+    any group (then b itself is NaN).
+
+    ``sigma`` (one per point): the known standard errors of log y (a relative error of y, e.g. a Monte-Carlo
+    SE over y with a model's error bound added in quadrature). The fit is then weighted by 1/σ², and SE(b)
+    comes from the known errors with a normal quantile, or, when the points scatter more than they say
+    (χ²_red = Σ (residual/σ)² / (n − p) > 1), from the known errors scaled up by √χ²_red with the t quantile
+    (never scaled down). Unweighted
+    residual variances are the wrong interval for points whose errors differ by orders of magnitude (a
+    Monte-Carlo γ at d = 50 and d = 1,000): the precise points set the fit, the loose ones the scatter.
     """
     from scipy import stats as scipy_stats
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -303,21 +318,32 @@ def loglog_slope(x, y, groups=None, level: float = 0.95) -> SlopeFit:
     if x.shape != y.shape or g.shape != x.shape or x.ndim != 1:
         raise ValueError(f"loglog_slope: x, y (and groups) must be 1-D of one length; got {x.shape}, {y.shape}, "
                          f"{g.shape}")
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    lx, ly, g = np.log(x[keep]), np.log(y[keep]), g[keep]
+    if isinstance(corrections, bool) or int(corrections) != corrections or corrections < 0:
+        raise ValueError(f"loglog_slope: corrections must be an integer ≥ 0; got {corrections!r}")
+    weights = np.ones(x.shape) if sigma is None else np.asarray(sigma, float)
+    if weights.shape != x.shape or (sigma is not None and not np.all(weights[np.isfinite(weights)] > 0)):
+        raise ValueError(f"loglog_slope: sigma must be positive, one per point; got {weights.shape} for {x.shape}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0) & np.isfinite(weights)
+    x, lx, ly, g, weights = x[keep], np.log(x[keep]), np.log(y[keep]), g[keep], 1.0 / weights[keep]
     n = int(lx.size)
     levels = np.unique(g)
     # the slope is identified only by the within-group variation of log x
     centred = lx - np.array([lx[g == k].mean() for k in g]) if n else lx
     if n == 0 or np.allclose(centred, 0.0):
         return SlopeFit(math.nan, math.nan, math.nan, n)
-    design = np.column_stack([lx] + [(g == k).astype(float) for k in levels])
-    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+    design = np.column_stack([lx] + [x ** -float(k) for k in range(1, int(corrections) + 1)]
+                             + [(g == k).astype(float) for k in levels]) * weights[:, None]
+    target = ly * weights
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     dof = n - design.shape[1]
     if dof < 1:
         return SlopeFit(float(coef[0]), math.nan, math.nan, n)
-    residual = ly - design @ coef
-    sigma2 = float(residual @ residual) / dof
-    se = math.sqrt(sigma2 * np.linalg.pinv(design.T @ design)[0, 0])
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, dof)) * se
-    return SlopeFit(float(coef[0]), float(coef[0] - half), float(coef[0] + half), n)
+    residual = target - design @ coef
+    scale = float(residual @ residual) / dof   # the residual variance; with known errors, χ²_red
+    chi2 = math.nan if sigma is None else scale
+    quantile = scipy_stats.t.ppf(0.5 + level / 2, dof)
+    if sigma is not None and scale <= 1.0:   # the known errors account for the scatter: a normal quantile
+        scale, quantile = 1.0, scipy_stats.norm.ppf(0.5 + level / 2)
+    se = math.sqrt(scale * np.linalg.pinv(design.T @ design)[0, 0])
+    half = float(quantile) * se
+    return SlopeFit(float(coef[0]), float(coef[0] - half), float(coef[0] + half), n, chi2)

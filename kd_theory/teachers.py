@@ -49,28 +49,32 @@ def _train_wide_network(key, X, target, loss_fn, *, width, steps, learning_rate,
 
 
 def train_sbt_teacher(key, X, y, *, num_classes: int, k: int, alphas, width: int = 512, steps: int = 1000,
-                      learning_rate: float = 0.01, optimizer: str = "adam"):
+                      learning_rate: float = 0.01, optimizer: str = "adam", batch_size: int | None = None):
     """A skillful-but-bad teacher (Yuan et al. 2023; papers.md §2): the wide C-output network of
-    :func:`train_network_teacher`, both layers trained full batch on the SBT loss of
-    :func:`kd_theory.biased.sbt_loss`,
+    :func:`train_network_teacher`, both layers trained on the SBT loss of :func:`kd_theory.biased.sbt_loss`,
 
         L(W) = mean_i [ CE_i + α1·P1_i + α2·P2_i + α3·P3_i ],
 
     (P1 penalises a correct top-1, P2 compensates when y_i leaves the top-k, P3 pushes k − 1 wrong
     labels R_i up). With ``key, label_key = jax.random.split(key)``, R = ``biased.random_wrong_labels(
-    label_key, y, C, k − 1)`` is drawn once and is the same at every step (full batch), so the
-    intended teacher has top_k(f(x_i)) = {y_i} ∪ R_i: low top-1 accuracy, Δ_k ≈ 0, γ_k ≈ (k−1)/(C−1).
+    label_key, y, C, k − 1)`` is drawn once for all n examples and is the same at every step (full batch,
+    or minibatches of ``batch_size`` that slice it with their examples), so the intended teacher has
+    top_k(f(x_i)) = {y_i} ∪ R_i: low top-1 accuracy, Δ_k ≈ 0, γ_k ≈ (k−1)/(C−1).
     Returns the teacher's params; its logits are ``nets.apply(params, X)``.
     """
     y = jnp.asarray(y)
     k, alphas = biased.check_sbt_args(jnp.zeros((y.shape[0], num_classes)), y, k, alphas)
     key, label_key = jax.random.split(key)
+    pushed = biased.random_wrong_labels(label_key, y, num_classes, k - 1)
+    # one (n, C) code per example, so that a minibatch slices labels and R together: 2 at y_i, 1 on R_i
+    code = 2 * jax.nn.one_hot(y, num_classes, dtype=jnp.int32) + pushed.astype(jnp.int32)
 
-    def loss_fn(f, labels):  # a scalar; train_with_optax's mean over it changes nothing
-        return biased.sbt_loss(f, labels, label_key, k=k, alphas=alphas)
+    def loss_fn(f, code_batch):  # a scalar; train_with_optax's mean over it changes nothing
+        return biased.sbt_loss(f, jnp.argmax(code_batch, axis=-1), None, k=k, alphas=alphas,
+                               pushed=code_batch == 1)
 
-    return _train_wide_network(key, X, y, loss_fn, width=width, steps=steps, learning_rate=learning_rate,
-                               optimizer=optimizer, batch_size=None, train_output_layer=True,
+    return _train_wide_network(key, X, code, loss_fn, width=width, steps=steps, learning_rate=learning_rate,
+                               optimizer=optimizer, batch_size=batch_size, train_output_layer=True,
                                num_outputs=num_classes)
 
 

@@ -1,17 +1,19 @@
-"""Biased soft labels (Yuan et al. 2023): students on 10-class digits learn from soft labels of known (Δ, γ), incl. skillful-but-bad teachers.
+"""Biased soft labels (Yuan et al. 2023): does a teacher with top-1 < 30% teach almost as well as the true labels?
 
-Each soft-label set for the training images comes from a generator of :mod:`kd_theory.biased` or a
-teacher of :mod:`kd_theory.teachers` (:func:`label_sets`); its unreliability Δ̂ and ambiguity γ̂ are
-measured against the true training labels at k, at k_paper and at the set's own k. Every student
-of every set, learning rate and seed is one run of ONE engine sweep (multiclass two-layer students,
-the cross-entropy against the soft label vector); :mod:`experiments.biased_soft.protocol` chooses
-(lr, steps) per set on the selection seeds' validation accuracy and reports the report seeds' test
-accuracy with the paired gap to the true-label student; :mod:`experiments.biased_soft.render`
-writes the table and figures from results.json; :mod:`experiments.biased_soft.section` the verdict.
+Per training-set size (``train_sizes``; one :class:`~kd_theory.protocol.Task` each) the soft-label sets of
+the training images come from the generators of :mod:`kd_theory.biased` through
+:func:`kd_theory.protocol.targets.biased` (label smoothing, Gaussian noise, partial labels; their labels
+from the "labels" stream) and from teachers through :func:`kd_theory.protocol.targets.soft` (a network
+teacher at each temperature, the same teacher stopped early, and the skillful-but-bad teachers; keys from
+the "teacher" stream), the true labels first (:func:`kd_theory.protocol.targets.hard`, the reference).
+Their unreliability Δ̂ and ambiguity γ̂ are measured against the true training labels at ``k``, at
+``k_paper`` and at the set's own k. Every student of every (task, set, lr, seed) is one run of ONE engine
+sweep; :mod:`experiments.biased_soft.analysis` chooses (lr, steps) per set on validation, reports test
+accuracy of fresh seeds and computes the two verdicts; :mod:`experiments.biased_soft.render` writes the
+tables and figures from results.json.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import NamedTuple
@@ -19,243 +21,224 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments import common
-from experiments.biased_soft import protocol, render
+from experiments.biased_soft import analysis, render
+from experiments.biased_soft.config import NUM_CLASSES, SCHEMA
+from kd_theory import biased, data, nets, rng, sweep, teachers
+from kd_theory.protocol import EngineConfig, Target, Task, Teacher, targets
 
-NUM_CLASSES = 10
-DATASET = "digits10"
-# tags of the generators' NumPy seeds [config.seed, tag, index]: one independent stream per generator
-GENERATOR_TAGS = {"noise": 1, "partial": 2}
+REFERENCE = analysis.REFERENCE
 
 
 class LabelSet(NamedTuple):
-    """One set of soft labels for the training images: its name (the engine's target), generator,
-    knob values, the (n, C) soft labels, the k it is built for, the (Δ, γ) expected at that k where
-    the generator has a formula (else None), and the teacher's test top-1 accuracy (teachers only)."""
-    name: str
+    """One set of soft labels for a task's training images: the ``target`` the students train on, its
+    ``generator`` ("true", "smoothing", "noise", "partial", "temperature", "early", "sbt"), the k it is
+    built for (``own_k``), the float64 labels the indicators are measured on (``exact``: a teacher's
+    softmax in float64, which has no ties where float32 underflows to 0), the (Δ, γ) expected at own k
+    where the generator has a formula, and the teacher behind it (teacher sets)."""
+    target: Target
     generator: str
-    knob: dict
-    soft: np.ndarray
     own_k: int
+    exact: np.ndarray
     expected: tuple | None = None
-    teacher_test_top1: float | None = None
+    teacher: Teacher | None = None
 
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _as_tuple(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _check_numbers(config, key: str):
-    """Every entry of ``config[key]`` is a finite number (checked before common's checks, which hash them)."""
-    common.check(all(_is_number(v) for v in _as_tuple(config[key])), key, config[key], "a tuple of finite numbers")
-
-
-def _check_rates(config, key: str, high_open: bool = False):
-    """A tuple of distinct rates in [0, 1] (or [0, 1) when ``high_open``)."""
-    _check_numbers(config, key)
-    common.check_positive_floats(config, key, allow_zero=True)
-    for v in _as_tuple(config[key]):
-        common.check(v < 1 if high_open else v <= 1, key, config[key],
-                     "distinct numbers in [0, 1)" if high_open else "distinct numbers in [0, 1]")
+    @property
+    def name(self) -> str:
+        return self.target.name
 
 
 def validate(config):
-    for key in ("seed", "split_seed"):
-        common.check(_is_int(config[key]) and config[key] >= 0, key, config[key], "an integer ≥ 0")
-    for key in ("test_fraction", "val_fraction"):
-        common.check(_is_number(config[key]) and 0 < config[key] < 1, key, config[key], "a number in (0, 1)")
-    common.check(isinstance(config.center, bool), "center", config.center, "True or False")
-    common.check_positive_ints(config, "select_seeds")
-    common.check_positive_ints(config, "report_seeds")
-    common.check(config.report_seeds >= 2, "report_seeds", config.report_seeds,
-                 "at least 2 (a std and a paired interval need two seeds)")
-    common.check_positive_ints(config, "student_width", even=True)
-    for key in ("lr", "steps", "noise_sigmas", "temperatures", "early_steps"):
-        _check_numbers(config, key)
-    common.check_positive_floats(config, "lr")
-    common.check_positive_ints(config, "steps")
-    for key in ("k", "k_paper", "sbt_k"):
-        common.check(_is_int(config[key]) and 1 <= config[key] <= NUM_CLASSES - 1, key, config[key],
-                     f"an integer in 1..{NUM_CLASSES - 1} (1..classes − 1)")
-    if _as_tuple(config.smoothing):
-        _check_rates(config, "smoothing", high_open=True)
-    if _as_tuple(config.noise_sigmas):
-        common.check_positive_floats(config, "noise_sigmas")
-    common.check(_is_int(config.partial_size) and 2 <= config.partial_size <= NUM_CLASSES - 2, "partial_size",
-                 config.partial_size, f"an integer in 2..{NUM_CLASSES - 2} (so every candidate set can be filled)")
-    if _as_tuple(config.partial_false_negative) or _as_tuple(config.partial_distractor):
-        _check_rates(config, "partial_false_negative")
-        _check_rates(config, "partial_distractor")
-    common.check_positive_ints(config, "teacher_width", even=True, even_hint=" (the teacher is always symmetric)")
-    common.check_positive_ints(config, "teacher_steps")
-    common.check_positive_floats(config, "teacher_lr")
-    if _as_tuple(config.temperatures):
-        common.check_positive_floats(config, "temperatures")
-    if _as_tuple(config.early_steps):
-        common.check_positive_ints(config, "early_steps")
-    alphas = _as_tuple(config.sbt_alphas)
-    for a in alphas:
-        common.check(isinstance(a, (tuple, list)) and len(a) == 3 and all(_is_number(x) and x >= 0 for x in a),
-                     "sbt_alphas", config.sbt_alphas, "a tuple of (α1, α2, α3) triples of finite numbers ≥ 0, "
-                     "e.g. ((1.0, 1.0, 1.0),); () for no SBT teacher")
-    common.check(len({tuple(a) for a in alphas}) == len(alphas), "sbt_alphas", config.sbt_alphas,
-                 "each triple once (no duplicates)")
-    if alphas:
-        common.check_positive_ints(config, "sbt_steps")
-        common.check_positive_floats(config, "sbt_temperature")
-    common.check(_is_number(config.close_points) and config.close_points > 0, "close_points", config.close_points,
-                 "a positive number of accuracy points")
-    common.check(_is_number(config.condition_band) and 0 <= config.condition_band < 1, "condition_band",
-                 config.condition_band, "a number in [0, 1)")
-    common.check(_is_number(config.headline_top1) and 0 < config.headline_top1 <= 1, "headline_top1",
-                 config.headline_top1, "a top-1 accuracy in (0, 1]")
-    common.check(_is_number(config.alpha) and 0 < config.alpha < 1, "alpha", config.alpha,
-                 "a level in (0, 1), e.g. 0.05")
-    common.check(config.dtype in ("float32", "float64"), "dtype", config.dtype, "float32, float64")
-    common.check(_is_number(config.memory_budget_gb) and config.memory_budget_gb >= 0, "memory_budget_gb",
-                 config.memory_budget_gb, "0 (automatic) or a positive number of GiB")
-    common.check(isinstance(config.progress, bool), "progress", config.progress, "True or False")
-    common.check(isinstance(config.executor, str), "executor", config.executor, "a name, e.g. 'local'")
-    common.check_executor(config)
+    SCHEMA.validate(config)
 
 
-def load_dataset(config):
-    """The 10-class digits: train / validation / test, stratified by digit."""
-    from kd_theory import data
-    return data.digits_task("full", config.test_fraction, config.split_seed, center=config.center,
-                            val_fraction=config.val_fraction, num_classes=NUM_CLASSES)
+def source_name(config) -> str:
+    return {"digits": "sklearn digits 8x8", "mnist": "MNIST", "cifar10": "CIFAR-10"}[config.data]
 
 
-def _seed(config, generator: str, index: int) -> list:
-    """The NumPy seed of one generated set: [seed, generator tag, index] (a SeedSequence entropy)."""
-    return [int(config.seed), GENERATOR_TAGS[generator], int(index)]
+def load_dataset(config) -> data.Dataset:
+    """The ten-class train / validation / test splits of ``config.data`` (validation labels are the true ones)."""
+    split = rng.stream_seed(config.seed, "split", config.data)
+    if config.data == "digits":
+        return data.digits_task("full", config.test_fraction, split, center=config.center,
+                                val_fraction=config.val_fraction, num_classes=NUM_CLASSES)
+    if config.data == "mnist":
+        limit = 60000 if config.mnist_val_from == "train" else 10000
+        common.check(config.mnist_val_size < limit, "mnist_val_size", config.mnist_val_size,
+                     f"fewer than the {limit:,} images of MNIST's {config.mnist_val_from} split")
+        return data.mnist_classes_task(config.data_dir, center=config.center, val_size=config.mnist_val_size,
+                                       val_from=config.mnist_val_from, split_seed=split)
+    return data.cifar10_classes_task(config.data_dir, center=config.center, split_seed=split)
 
 
-def generated_sets(config, y) -> list[LabelSet]:
-    """The true labels and the generators without a teacher, each with its expected (Δ, γ) at its own k."""
-    from kd_theory import biased
-    C = NUM_CLASSES
-    sets = [LabelSet("true", "true", {}, biased.one_hot(y, C), 1, (0.0, 0.0))]
-    sets += [LabelSet(f"smooth eps={e:g}", "smoothing", {"epsilon": float(e)}, biased.label_smoothing(y, C, e), 1,
-                      (0.0, 0.0)) for e in config.smoothing]
-    for i, sigma in enumerate(config.noise_sigmas):
+def task_name(size: int) -> str:
+    return f"n={size}"
+
+
+def training_subsets(config, ds: data.Dataset) -> dict:
+    """{task name: the data set trained on}: one per ``train_sizes`` (a random subset of the training split
+    from the "subset" stream; validation and test unchanged), or the whole training split."""
+    n = len(ds.y_train)
+    sizes = tuple(config.train_sizes) if config.train_sizes is not None else (n,)
+    common.check(max(sizes) <= n, "train_sizes", config.train_sizes,
+                 f"sizes ≤ the {n:,} images of the training split")
+    return {task_name(size): data.train_subset(ds, size, rng.stream_seed(config.seed, "subset", config.data, size))
+            for size in sizes}
+
+
+def generated_sets(config, ds: data.Dataset, name: str) -> list[LabelSet]:
+    """The true labels and the generators without a teacher, each with its expected (Δ, γ) at its own k.
+    Each generated set's labels come from the "labels" stream, indexed by (task, set name)."""
+    y, C = ds.y_train, NUM_CLASSES
+    one_hot = biased.one_hot(y, C)
+    sets = [LabelSet(targets.hard(ds, REFERENCE), "true", 1, one_hot, (0.0, 0.0))]
+    for e in config.smoothing:
+        values = biased.label_smoothing(y, C, e)
+        sets.append(LabelSet(targets.biased(f"smooth eps={e:g}", values, "smoothing", epsilon=float(e)),
+                             "smoothing", 1, values, (0.0, 0.0)))
+    for sigma in config.noise_sigmas:
+        set_name = f"noise sigma={sigma:g}"
+        values = biased.gaussian_noise_labels(y, C, sigma, rng.stream_seed(config.seed, "labels", name, set_name))
         expected = biased.indicators_from_rates(biased.gaussian_noise_expected_rates(sigma, C, 1))
-        sets.append(LabelSet(f"noise sigma={sigma:g}", "noise", {"sigma": float(sigma)},
-                             biased.gaussian_noise_labels(y, C, sigma, _seed(config, "noise", i)), 1, expected))
-    s = int(config.partial_size)
-    for i, (q, r) in enumerate((q, r) for q in config.partial_false_negative for r in config.partial_distractor):
-        expected = biased.indicators_from_rates(biased.partial_label_expected_rates(C, s, q, r))
-        sets.append(LabelSet(f"partial s={s} q={q:g} r={r:g}", "partial",
-                             {"candidate_size": s, "false_negative_rate": float(q), "distractor_rate": float(r)},
-                             biased.partial_labels(y, C, s, q, r, _seed(config, "partial", i)), s, expected))
+        sets.append(LabelSet(targets.biased(set_name, values, "noise", sigma=float(sigma)), "noise", 1, values,
+                             expected))
+    s = int(config.partial.size)
+    for q in config.partial.false_negative:
+        for r in config.partial.distractor:
+            set_name = f"partial s={s} q={q:g} r={r:g}"
+            values = biased.partial_labels(y, C, s, q, r, rng.stream_seed(config.seed, "labels", name, set_name))
+            expected = biased.indicators_from_rates(biased.partial_label_expected_rates(C, s, q, r))
+            sets.append(LabelSet(targets.biased(set_name, values, "partial", candidate_size=s,
+                                                false_negative_rate=float(q), distractor_rate=float(r)),
+                                 "partial", s, values, expected))
     return sets
 
 
-def teacher_sets(config, ds) -> list[LabelSet]:
-    """Soft labels from trained teachers: the cross-entropy teacher at each temperature, the same
-    trajectory stopped after ``early_steps`` Adam steps (full batch Adam is deterministic, so these are
-    checkpoints of the one run), and one SBT teacher per α triple."""
-    from kd_theory import biased, nets, rng, teachers
-    key = rng.stream_key(config.seed, "teacher", 0)
-    common_args = dict(width=config.teacher_width, learning_rate=config.teacher_lr, num_classes=NUM_CLASSES)
+def _teacher_set(teacher: Teacher, temperature: float, name: str, generator: str, own_k: int) -> LabelSet:
+    exact = biased.temperature_scaled(np.asarray(teacher.logits["train"], np.float64), temperature)
+    return LabelSet(targets.soft(teacher, temperature, name), generator, own_k, exact, None, teacher)
+
+
+def _splits(ds: data.Dataset) -> dict:
+    return {"train": ds.X_train, "val": ds.X_val, "test": ds.X_test}
+
+
+def teacher_sets(config, ds: data.Dataset, name: str, progress=None) -> list[LabelSet]:
+    """Soft labels from trained teachers (keys from the "teacher" stream, indexed by (task, teacher)): the
+    cross-entropy teacher at each temperature, the same teacher stopped after ``early_steps`` Adam steps
+    (the same key: full-batch Adam is deterministic, so these are checkpoints of its trajectory; with
+    minibatches they are short runs from the same initialisation), and one SBT teacher per α triple."""
+    t, sbt = config.teacher, config.sbt
+    network = dict(width=t.width, learning_rate=t.lr, batch_size=t.batch_size)
+    key = rng.stream_key(config.seed, "teacher", name, "cross-entropy")
     sets = []
-
-    def add(name, generator, knob, params, temperature, own_k):
-        logits = np.asarray(nets.apply(params, ds.X_train), np.float64)
-        test_top1 = float(np.mean(np.argmax(np.asarray(nets.apply(params, ds.X_test)), axis=1) == ds.y_test))
-        sets.append(LabelSet(name, generator, knob, biased.temperature_scaled(logits, temperature), own_k,
-                             None, test_top1))
-
-    if _as_tuple(config.temperatures):
-        full = teachers.train_network_teacher(key, ds.X_train, ds.y_train, steps=config.teacher_steps, **common_args)
-        for T in config.temperatures:
-            add(f"teacher T={T:g}", "temperature", {"temperature": float(T)}, full, T, 1)
-    for s in config.early_steps:
-        params = teachers.train_network_teacher(key, ds.X_train, ds.y_train, steps=int(s), **common_args)
-        add(f"early steps={s}", "early", {"steps": int(s)}, params, 1.0, 1)
-    for i, alphas in enumerate(config.sbt_alphas):
+    if tuple(config.teacher.temperatures):
+        trained = targets.network_teacher(key, ds, name="cross-entropy", steps=t.steps, **network)
+        sets += [_teacher_set(trained, T, f"teacher T={T:g}", "temperature", 1) for T in t.temperatures]
+        _tick(progress)
+    for s in t.early_steps:
+        early = targets.network_teacher(key, ds, name=f"cross-entropy@{s}", steps=int(s), **network)
+        sets.append(_teacher_set(early, 1.0, f"early steps={s}", "early", 1))
+        _tick(progress)
+    for alphas in sbt.alphas:
         alphas = tuple(float(a) for a in alphas)
-        params = teachers.train_sbt_teacher(rng.stream_key(config.seed, "teacher", 1 + i), ds.X_train, ds.y_train,
-                                            num_classes=NUM_CLASSES, k=config.sbt_k, alphas=alphas,
-                                            width=config.teacher_width, steps=config.sbt_steps,
-                                            learning_rate=config.teacher_lr)
-        add("sbt a=(" + ",".join(f"{a:g}" for a in alphas) + ")", "sbt",
-            {"alphas": list(alphas), "k": int(config.sbt_k), "temperature": float(config.sbt_temperature)},
-            params, config.sbt_temperature, int(config.sbt_k))
+        set_name = "sbt a=(" + ",".join(f"{a:g}" for a in alphas) + ")"
+        params = teachers.train_sbt_teacher(rng.stream_key(config.seed, "teacher", name, set_name), ds.X_train,
+                                            ds.y_train, num_classes=NUM_CLASSES, k=sbt.k, alphas=alphas,
+                                            width=t.width, steps=sbt.steps, learning_rate=t.lr,
+                                            batch_size=t.batch_size)
+        logits = {split: np.asarray(nets.apply(params, X)) for split, X in _splits(ds).items()}
+        teacher = targets.teacher_from_logits(set_name, "sbt", ds, logits, alphas=list(alphas), k=int(sbt.k),
+                                              width=t.width, steps=sbt.steps, learning_rate=t.lr,
+                                              batch_size=t.batch_size)
+        sets.append(_teacher_set(teacher, sbt.temperature, set_name, "sbt", int(sbt.k)))
+        _tick(progress)
     return sets
 
 
-def label_sets(config, ds) -> list[LabelSet]:
-    """Every soft-label set of the experiment, the true labels first."""
-    sets = generated_sets(config, ds.y_train) + teacher_sets(config, ds)
-    names = [s.name for s in sets]
-    if len(set(names)) != len(names):  # e.g. two knob values that print alike
-        raise ValueError(f"two soft-label sets share a name: {sorted(n for n in names if names.count(n) > 1)}")
-    return sets
+def _tick(progress):
+    if progress is not None:
+        progress.update(1)
 
 
-def set_indicators(config, label_set: LabelSet, y) -> dict:
-    """Δ̂, γ̂ of one set at k, at k_paper and at its own k, the per-class Δ_c, γ_c at its own k, and the
-    teacher top-1 accuracy 1 − Δ̂ at k = 1 (on the training labels the soft labels are given for)."""
-    from kd_theory import biased
-    ks = {"k": int(config.k), "k_paper": int(config.k_paper), "own": label_set.own_k}
-    out = {name: dict(zip(("k", "delta", "gamma"), (k,) + biased.indicators(label_set.soft, y, k)))
-           for name, k in ks.items()}
-    breakdown = biased.class_breakdown(label_set.soft, y, label_set.own_k)
-    top1_delta, _ = biased.indicators(label_set.soft, y, 1)
-    return {"indicators": out, "teacher_top1": 1.0 - top1_delta,
+def n_teachers(config) -> int:
+    """Teachers trained per task (for the progress bar)."""
+    return int(bool(tuple(config.teacher.temperatures))) + len(config.teacher.early_steps) + len(config.sbt.alphas)
+
+
+def build_task(config, ds: data.Dataset, name: str, progress=None) -> tuple[Task, list[LabelSet]]:
+    """Every soft-label set of one task (the true labels first) and the Task the engine trains on."""
+    sets = generated_sets(config, ds, name) + teacher_sets(config, ds, name, progress)
+    teachers_of = [s.teacher for s in sets if s.teacher is not None]
+    unique = list({t.name: t for t in teachers_of}.values())
+    return Task.build(ds, [s.target for s in sets], unique, name=name), sets
+
+
+def set_info(config, task: Task, s: LabelSet) -> dict:
+    """Δ̂, γ̂ of one set at k, at k_paper and at its own k (on the float64 labels), the per-class Δ_c, γ_c at
+    its own k, the top-1 accuracy 1 − Δ̂ at k = 1 on the training labels, and its teacher's accuracies."""
+    y = task.data.y_train
+    ks = {"k": int(config.k), "k_paper": int(config.k_paper), "own": s.own_k}
+    indicators = {which: dict(zip(("k", "delta", "gamma"), (k,) + biased.indicators(s.exact, y, k), strict=True))
+                  for which, k in ks.items()}
+    breakdown = biased.class_breakdown(s.exact, y, s.own_k)
+    info = {k: v for k, v in s.target.info.items() if k not in ("generator", "teacher")}
+    return {"dataset": task.name, "train_size": int(len(y)), "label_set": s.name, "generator": s.generator,
+            "label": s.target.label, "knob": info, "own_k": s.own_k, "indicators": indicators,
+            "teacher_top1": 1.0 - biased.indicators(s.exact, y, 1)[0],
+            "teacher_test_top1": None if s.teacher is None else s.teacher.accuracy.get("test"),
             "class_delta": breakdown.unreliability.tolist(), "class_gamma": breakdown.ambiguity.tolist(),
-            "expected": None if label_set.expected is None else
-            {"k": label_set.own_k, "delta": label_set.expected[0], "gamma": label_set.expected[1]}}
+            "expected": None if s.expected is None else {"k": s.own_k, "delta": float(s.expected[0]),
+                                                          "gamma": float(s.expected[1])}}
 
 
-def student_runs(config, sets: list[LabelSet]) -> list:
-    """One engine run per (set, lr, seed); selection and report seeds, one grid."""
-    from kd_theory import sweep
-    select_seeds, report_seeds = protocol.seed_sets(config)
-    return [sweep.Run(DATASET, int(config.student_width), s.name, int(seed), float(lr), None,
-                      (("label_set", s.name), ("generator", s.generator), ("role", role)))
-            for s in sets for lr in config.lr
-            for seeds, role in ((select_seeds, "select"), (report_seeds, "report")) for seed in seeds]
+def student_runs(config, task: Task, sets: list[LabelSet]) -> list:
+    """One engine run per (set, lr, seed), selection and report seeds alike; a seed is one initialisation
+    shared by every set (so every gap to the true labels is paired)."""
+    select, report = common.seed_sets(config)
+    n = int(len(task.data.y_train))
+    return [sweep.Run(task.name, int(config.student_width), s.name, int(seed), float(lr), None,
+                      (("label_set", s.name), ("generator", s.generator), ("label", s.target.label),
+                       ("train_size", n), ("role", role)))
+            for s in sets for lr in config.lr for seeds, role in ((select, "select"), (report, "report"))
+            for seed in seeds]
 
 
 def run(config, out):
-    from kd_theory import results as results_lib
-    from kd_theory import sweep
+    from tqdm import tqdm
     t0 = time.perf_counter()
     ds = load_dataset(config)
-    sets = label_sets(config, ds)
-    t_labels = time.perf_counter() - t0
-    info = [{"label_set": s.name, "generator": s.generator, "knob": s.knob, "own_k": s.own_k,
-             "teacher_test_top1": s.teacher_test_top1, **set_indicators(config, s, ds.y_train)} for s in sets]
+    subsets = training_subsets(config, ds)
+    tasks, sets, info = {}, {}, []
+    with tqdm(total=len(subsets) * n_teachers(config), desc="teachers", file=sys.stderr,
+              disable=not config.engine.progress) as bar:
+        for name, subset in subsets.items():
+            tasks[name], sets[name] = build_task(config, subset, name, bar)
+            info += [set_info(config, tasks[name], s) for s in sets[name]]
     for i in info:
         own = i["indicators"]["own"]
-        print(f"{i['label_set']:>28s}: top-1 {100 * i['teacher_top1']:5.1f}%  Δ̂={own['delta']:.3f} "
-              f"γ̂={own['gamma']:.3f} (k={own['k']})", file=sys.stderr)
-    task = sweep.Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test,
-                      {s.name: s.soft.astype(np.float32) for s in sets}, num_classes=NUM_CLASSES,
-                      X_val=ds.X_val, y_val=ds.y_val)
-    options = sweep.EngineOptions(steps=tuple(int(s) for s in config.steps), dtype=config.dtype,
-                                  base_seed=int(config.seed))
-    result = sweep.run_sweep(student_runs(config, sets), {DATASET: task}, options, out_dir=out.path,
-                             memory_budget_gb=config.memory_budget_gb or None,
-                             executor=common.executor_from_config(config, out.path), progress=config.progress)
+        print(f"{i['dataset']:>8s} {i['label_set']:>26s}: top-1 {100 * i['teacher_top1']:5.1f}%  "
+              f"Δ̂={own['delta']:.3f} γ̂={own['gamma']:.3f} (k={own['k']})", file=sys.stderr)
+    t_labels = time.perf_counter() - t0
+    runs = [r for name, task in tasks.items() for r in student_runs(config, task, sets[name])]
+    steps = tuple(sorted(set(config.steps) | {analysis.settle_checkpoint(config.steps)}))
+    result = EngineConfig.from_config(config.engine).run(runs, tasks, steps=steps, out_dir=out.path,
+                                                         base_seed=config.seed)
     rows = result.rows
-    results = protocol.analyse(rows, info, config)
-    timings = {"labels_s": t_labels, "sweep": result.timings, "resumed_runs": result.n_resumed_runs,
-               "total_s": time.perf_counter() - t0}
-    results.update({"experiment": "biased_soft", "timings": timings, "data": dict(ds.info),
-                    "n_train": int(len(ds.y_train)), "n_val": int(len(ds.y_val)), "n_test": int(len(ds.y_test)),
-                    "n_runs": len({(r["label_set"], r["lr"], r["seed"]) for r in rows}),
-                    "config": config.to_dict(), "environment": results_lib.environment_info()})
+    task_rows = [dict(task.split_sizes(), dataset=name, train_size=int(len(task.data.y_train)),
+                      per_class_min=int(np.bincount(task.data.y_train, minlength=NUM_CLASSES).min()))
+                 for name, task in tasks.items()]
+    teacher_rows = [t for task in tasks.values() for t in task.teacher_summaries()]
+    results = analysis.analyse(rows, info, task_rows, teacher_rows, config, source_name(config))
+    results.update({"experiment": "biased_soft", "data": dict(ds.info),
+                    "timings": {"labels_and_teachers_s": t_labels, "sweep": result.timings,
+                                "total_s": time.perf_counter() - t0},
+                    "n_runs": len({(r["dataset"], r["label_set"], r["lr"], r["seed"]) for r in rows})})
+    if results["n_diverged"]:
+        print(f"warning: {results['n_diverged']} run checkpoints diverged (non-finite parameters or outputs); they "
+              "are counted and left out of every mean and test (results.json: diverged_runs)", file=sys.stderr)
     written = common.write_results(out, rows, results, render.render)
-    print(render.table_markdown(results))
+    print(render.headline_markdown(results))
+    print(f"verdict: {results['verdict']} (degradation: {results['degradation_verdict']['verdict']})",
+          file=sys.stderr)
     print(f"wrote {out.path}: runs.csv results.json {' '.join(written)} config.json ({results['n_runs']} runs, "
-          f"{timings['total_s']:.1f}s)", file=sys.stderr)
+          f"{results['timings']['total_s']:.1f}s)", file=sys.stderr)

@@ -48,12 +48,15 @@ def gap_points(g, digits: int = 1, missing_interval: str = "") -> str:
     number (no test); "n/a" when the cell has no pairs (every run diverged)."""
     if g is None or not math.isfinite(g.get("gap_mean", math.nan)):
         return "n/a"
-    mean = f"{100 * g['gap_mean']:+.{digits}f}"
+
+    def signed(x):  # a rounded zero is "+0.0", never "-0.0"
+        text = f"{100 * x:+.{digits}f}"
+        return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+    mean = signed(g["gap_mean"])
     if g.get("deterministic"):
         return f"{mean} (deterministic, n = {g.get('n_seeds')})"
     low, high = g.get("gap_low_adj", g.get("gap_low")), g.get("gap_high_adj", g.get("gap_high"))
-    interval = (f" [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
-                if low is not None and math.isfinite(low) else missing_interval)
+    interval = (f" [{signed(low)}, {signed(high)}]" if low is not None and math.isfinite(low) else missing_interval)
     return f"{mean}{interval}{'*' if g.get('significant') else ''}"
 
 

@@ -1,59 +1,130 @@
-"""Crowdsourced labels (Kong, Mandal et al.): aggregators on real crowds, simulated two-type crowds, and
-students trained on crowd posteriors.
+"""Crowdsourcing with task types (Kong, Mandal et al.): real crowds, simulated two-type crowds, and students
+trained on crowd posteriors.
 
-    python -m experiments.run --experiment=crowd --out=runs/crowd
+    python -m experiments.run --experiment=crowd --out=runs/crowd                    # default, offline
+    python -m experiments.run --experiment=crowd --preset=tiny --out=runs/crowd-tiny  # the tests' size
+    python -m experiments.run --experiment=crowd --preset=paper --out=runs/crowd-paper
+    python -m experiments.run --experiment=crowd --preset=shared --out=runs/crowd-six # the six real crowds only
 
-Default (``preset="bundled"``, offline): the ``sp`` crowd shipped in the package (Apache-2.0), the
-simulated two-type grid and the digits bridge. All six real crowds of the project's shared data:
+default: the bundled ``sp`` crowd (Apache-2.0, shipped in the package) with every aggregator, DS also per
+type of the spectral partition; simulated two-type crowds (easy/hard, distinct skills and the same-skills
+control) at d ∈ {500, 5,000, 50,000} tasks — two decades — with n = max(3, round(ρ ln d)) workers,
+ρ ∈ {1, 2, 4}, 8 crowds per grid point (5 left the recovery test short of power); and the digits bridge
+(students trained on crowd posteriors, labels and majority vote, paired by seed). The verdict tests Kong
+et al.'s two claims on the simulated crowds: the partition + per-type Dawid-Skene beats pooled Dawid-Skene
+where the types differ in difficulty (and not in the control), and type recovery tends to 1 when n grows
+like ln d. tiny: sp with MV and DS, d ∈ {100, 1,000} at ρ = 4, a small bridge (32 s CPU cold, 11 s with
+the compilation cache warm). paper: the six real crowds of ../shared/data/crowd; d ∈ {500, 2,000, 10,000,
+50,000}, ρ ∈ {1, 2, 4, 8}, 20 crowds per grid point; MV, DS, one-coin DS, GLAD and TE pooled; DS and TE per
+type (TE + weighted vote per type is Kong et al.'s own labelling). shared: the six real crowds alone.
+Measured times and the paper estimate: docs/experiments/crowd.md.
 
-    python -m experiments.run --experiment=crowd --out=runs/crowd-all --config.preset=shared
-
-or any folder of crowds with ``--config.crowd_dir=PATH`` (a folder with answers.csv [+ truth.csv], or a
-folder of such folders). Writes crowd_real.md/.png, crowd_simulated.md/.png, crowd_bridge.md/.png, runs.csv,
-results.json, config.json. Measured (shared 2-core machine at load 7.5-8.5): default 7.5-8.7 min wall, 3.6 min CPU,
-most of it compiling the aggregators for each new crowd size; the all-six real part alone 10 min wall.
+Writes crowd.md (the verdict with its preconditions), crowd_real.md/.png, crowd_simulated.md/.png,
+crowd_bridge.md/.png, runs.csv, results.json, config.json.
 """
-from ml_collections import config_dict
+from experiments.common.schema import (Choice, Float, Int, Path, Schema, Tuple, check, check_executor_installed,
+                                       engine_section)
+from kd_theory.crowd.evaluation import AGGREGATORS
+from kd_theory.crowd.io import DUPLICATE_RULES
+from kd_theory.crowd.simulate import VARIANTS
 
-from experiments import common
+PARTS = ("real", "simulated", "bridge")
+SHARED_CROWDS = "../shared/data/crowd"
+AGGREGATOR_NAMES = tuple(AGGREGATORS)
+METHOD = "DS"  # the claim: the partition + per-type Dawid-Skene against pooled Dawid-Skene
 
-# preset -> the crowd folder it reads ("" = the crowds bundled inside kd_theory/crowd/datasets)
-PRESETS = {"bundled": "", "shared": "../shared/data/crowd"}
+
+def _method_runs(config):
+    if "simulated" in config.parts:
+        for key in ("sim_aggregators", "per_type"):
+            check(METHOD in config[key], key, config[key],
+                  f"a tuple holding {METHOD!r}: the verdict compares the partition + per-type {METHOD} with pooled "
+                  f"{METHOD}")
 
 
-def get_config():
-    c = config_dict.ConfigDict()
-    c.preset = "bundled"          # "bundled": sp shipped in the package; "shared": every crowd in ../shared/data/crowd
-    c.crowd_dir = ""              # a crowd folder or a folder of crowd folders; "" = the preset's
-    c.parts = ("real", "simulated", "bridge")   # which parts run
-    # 1. real crowds: every aggregator plain and after the spectral task-type partition (computed once per crowd)
-    c.real_aggregators = ("MV", "Wawa", "DS", "OneCoinDS", "GLAD", "TE", "SML")
-    c.partition_seed = 0          # start vectors of the partition's subspace iteration
-    # 2. simulated two-type crowds over n_workers / ln(n_tasks)
-    c.sim_variants = ("easy_hard", "distinct_skills")
-    c.sim_tasks = 500
-    c.sim_worker_ratios = (1.0, 2.0, 4.0, 8.0)   # n_workers = max(3, round(ratio · ln sim_tasks)): 6, 12, 25, 50
-    c.sim_answers_per_task = 0    # 0: every worker answers every task (dense); else that many per task
-    c.sim_beta = 0.5              # P(type 0)
-    c.sim_seeds = 5
-    # MV, DS and the paper's per-type TE by default: every new crowd size costs a compilation (1-3 s per
-    # aggregator on 2 shared cores, more than the EM itself); add OneCoinDS, SML, Wawa, GLAD at will
-    c.sim_aggregators = ("MV", "DS", "TE")
-    c.sim_seed = 0                # crowd of (variant, ratio, seed s): fold_in(fold_in(PRNGKey(sim_seed), ...), s)
-    # 3. the bridge: students on the digits trained on aggregated crowd labels
-    c.bridge_variant = "distinct_skills"   # worker skills by digit type (see experiments/crowd/bridge.py)
-    c.bridge_workers = 20
-    c.bridge_answers_per_task = 0  # 0: every worker labels every training image
-    c.bridge_aggregator = "DS"    # its posteriors are the soft labels, plain and after the partition
-    c.crowd_seed = 0              # the crowd of seed s: fold_in(PRNGKey(crowd_seed), s)
-    c.seed = 0                    # student inits: fold_in(PRNGKey(seed), s)
-    c.select_seeds = 5            # seeds 0..S−1 choose (lr, steps) per target on validation accuracy
-    c.report_seeds = 5            # seeds S..S+R−1 report test accuracy at the chosen (lr, steps)
-    c.student_widths = (8,)
-    c.lr = (8.0, 32.0)
-    c.steps = (100, 300, 1000)    # checkpoints of one trajectory
-    c.test_fraction = 0.2
-    c.val_fraction = 0.2
-    c.split_seed = 0
-    c.alpha = 0.05                # family-wise level of the Holm-corrected paired tests
-    return common.engine_keys(c, progress=False)  # dtype, memory_budget_gb, executor, slurm_*, progress
+def _bridge(config):
+    if "bridge" in config.parts and config.bridge_answers_per_task is not None:
+        check(config.bridge_answers_per_task <= config.bridge_workers, "bridge_answers_per_task",
+              config.bridge_answers_per_task, f"None (every worker) or at most bridge_workers={config.bridge_workers}")
+
+
+def _crowds_found(config):
+    if "real" in config.parts:
+        from experiments.crowd.real import crowd_folders
+        where = config.crowd_dir or "the bundled sp"
+        check(bool(crowd_folders(config.crowd_dir)), "crowd_dir", config.crowd_dir,
+              f"a folder holding answers.csv (task, worker, label) or sub-folders that do; {where} has none")
+
+
+SCHEMA = Schema(
+    fields=dict(
+        seed=Int(0, minimum=0, maximum=2**31 - 1,
+                 help="root of every named random stream (kd_theory.rng): crowd (simulated and bridge crowds), "
+                      "partition, split, student"),
+        parts=Tuple(PARTS, Choice(choices=PARTS), help="which parts run: real crowds, simulated crowds, the bridge"),
+        per_type=Tuple(("DS",), Choice(choices=AGGREGATOR_NAMES),
+                       help="aggregators also run per type: after the spectral partition (real and simulated) and "
+                            "with the true types (simulated: the oracle)"),
+        # real crowds
+        crowd_dir=Path(None, exists="dir", help="a crowd folder (answers.csv [+ truth.csv]) or a folder of them; "
+                                                "None = the bundled sp"),
+        duplicates=Choice("keep", DUPLICATE_RULES,
+                          help="repeated (task, worker) answers: keep every row as a vote (crowd-kit's rule), the "
+                               "first or the last row, or refuse the crowd"),
+        labels=Tuple(None, Int(), help="the crowds' label set, if declared (rare labels inside it are accepted, "
+                                       "labels outside it refused); None = undeclared"),
+        real_aggregators=Tuple(AGGREGATOR_NAMES, Choice(choices=AGGREGATOR_NAMES),
+                               help="aggregators scored on the real crowds' gold labels (TE, SML: binary crowds)"),
+        # simulated two-type crowds
+        sim_variants=Tuple(VARIANTS, Choice(choices=VARIANTS),
+                           help="easy_hard (v1), distinct_skills (v2), same_skills (control: types do not matter)"),
+        sim_tasks=Tuple((500, 5000, 50000), Int(minimum=20), increasing=True, help="crowd sizes d (tasks)"),
+        sim_worker_ratios=Tuple((1.0, 2.0, 4.0), Float(minimum=0, open_minimum=True), increasing=True,
+                                help="ρ = n_workers / ln d; n = max(3, round(ρ ln d))"),
+        sim_answers_per_task=Int(None, minimum=1, help="answers per task; None = every worker answers every task "
+                                                       "(the paper's model)"),
+        sim_beta=Float(0.5, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                       help="share of type-0 tasks (exactly round(β d) of them)"),
+        sim_seeds=Int(8, minimum=2, help="crowds per (variant, d, ρ); gaps are paired by crowd"),
+        sim_aggregators=Tuple(("MV", "DS"), Choice(choices=AGGREGATOR_NAMES),
+                              help="aggregators run on all tasks (pooled)"),
+        # the bridge: digits students trained on crowd labels
+        bridge_variant=Choice("distinct_skills", VARIANTS, help="worker skills by digit type (type 1 = digits 1, 4, "
+                                                                "7, 9)"),
+        bridge_workers=Int(20, minimum=3, help="workers labelling the training images"),
+        bridge_answers_per_task=Int(None, minimum=1, help="answers per training image; None = every worker"),
+        bridge_aggregator=Choice("DS", tuple(a for a in AGGREGATOR_NAMES if a != "MV"),
+                                 help="its posteriors are the soft targets, pooled and per type (MV is always a "
+                                      "target)"),
+        select_seeds=Int(5, minimum=1, help="seeds (crowd and student init) that choose (lr, steps) per target on "
+                                            "validation accuracy"),
+        report_seeds=Int(5, minimum=2, help="the next seeds, whose test accuracy is reported"),
+        student_widths=Tuple((8,), Int(minimum=2, even=True), increasing=True, help="student widths m (symmetric "
+                                                                                    "init: even)"),
+        lr=Tuple((8.0, 32.0), Float(minimum=0, open_minimum=True), increasing=True, help="learning rates"),
+        steps=Tuple((100, 300, 1000), Int(minimum=1), increasing=True, help="checkpoints of one trajectory"),
+        test_fraction=Float(0.2, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                            help="the digits' test share"),
+        val_fraction=Float(0.2, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                           help="share of the training images held out for validation (gold labels)"),
+        alpha=Float(0.05, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                    help="family-wise level of the Holm-corrected tests"),
+        engine=engine_section(),
+    ),
+    presets={
+        "tiny": {"real_aggregators": ("MV", "DS"), "sim_variants": ("easy_hard", "same_skills"),
+                 "sim_tasks": (100, 1000), "sim_worker_ratios": (4.0,), "sim_seeds": 2,
+                 "bridge_workers": 6, "select_seeds": 2, "report_seeds": 2, "student_widths": (4,),
+                 "lr": (8.0,), "steps": (10, 30), "engine.progress": False},
+        "paper": {"crowd_dir": SHARED_CROWDS, "per_type": ("DS", "TE"),
+                  "sim_tasks": (500, 2000, 10000, 50000), "sim_worker_ratios": (1.0, 2.0, 4.0, 8.0), "sim_seeds": 20,
+                  "sim_aggregators": ("MV", "DS", "OneCoinDS", "GLAD", "TE"),
+                  "select_seeds": 5, "report_seeds": 10},
+        "shared": {"crowd_dir": SHARED_CROWDS, "parts": ("real",)},
+    },
+    rules=[_method_runs, _bridge, _crowds_found, check_executor_installed],
+)
+
+
+def get_config(preset: str = ""):
+    return SCHEMA.config(preset)

@@ -41,7 +41,10 @@ def table(results_dir: str, link_prefix: str = "docs/results") -> str:
     """The markdown table of :func:`rows`."""
     lines = ["| results | claim (source) | type | verdict | unmet preconditions |", "|---|---|---|---|---|"]
     for r in rows(results_dir):
-        lines.append(f"| [{r['folder']}]({link_prefix}/{r['folder']}/) | {r['source']} | {r['type']} | "
+        # the folder's own rendered page where it has one (a folder link is not a page on the docs site)
+        page = f"{r['experiment']}.md"
+        target = page if os.path.isfile(os.path.join(results_dir, r["folder"], page)) else "results.json"
+        lines.append(f"| [{r['folder']}]({link_prefix}/{r['folder']}/{target}) | {r['source']} | {r['type']} | "
                      f"**{r['verdict']}** | {', '.join(r['unmet']) or 'none'} |")
     return "\n".join(lines)
 

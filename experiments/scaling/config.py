@@ -1,115 +1,166 @@
-"""Neuron scaling of soft vs hard labels (issue 9): m*(γ, ε) on families with a measured margin.
+"""Neuron scaling m*(γ, ε): is the smallest width that reaches training error ε below the theorems' bounds?
 
-    python -m experiments.run --experiment=scaling --out=runs/scaling               # 2 CPU cores
-    python -m experiments.run --experiment=scaling --out=runs/scaling-full --config.preset=full   # GPU
+    python -m experiments.run --experiment=scaling --out=runs/scaling                   # default: 2 CPU cores
+    python -m experiments.run --experiment=scaling --preset=tiny --out=runs/scaling-tiny  # < 30 s, the tests' size
+    python -m experiments.run --experiment=scaling --preset=paper --out=runs/scaling-paper  # a GPU
 
-Part A (training error, the theorems' quantity): noisy 2-XOR over its whole support for each d,
-linearly separable data with a set margin ḡ, and the digits tasks (a training subset). γ_K is
-measured with the certified estimator for ``margin_gate_seeds`` draws of K gates. Labels: hard,
-soft from the kernel-limit teacher p = σ(s·z) for each scale s, soft from a trained wide teacher
-σ(f/T). Regimes: "theorem" (Corollary 4 / Proposition 5 via kd_theory.bounds, steps capped at
-``theorem_max_steps``), "equal" (the same B, η, T for every label) and "plain_gd" (no projection).
-m*(γ, ε) = the smallest grid width at which ``success_fraction`` of the seeds reach an iteration-
-averaged training error ≤ ε; bootstrap interval over seeds; slopes in 1/γ and 1/ε.
+Part A (the theorems' quantity): data sets whose kernel margin γ is measured with the certified estimator
+(separable data with a set margin ḡ, noisy 2-XOR over its whole support); hard labels and the kernel-limit
+teacher's soft labels σ(z) (the teacher of Corollary 4). Each (data set, ε, label type) is trained at its
+theorem's own (η, B, T) from kd_theory.bounds — Corollary 4 for soft labels, Proposition 5 for hard ones —
+with no cap: a point whose T exceeds ``theorem.max_steps`` is not run, and is counted as such. m*(γ, ε) =
+the smallest grid width at which ``success_fraction`` of the seeds reach an iteration-averaged training error
+≤ ε (a diverged run never succeeds). The verdict tests each theorem as the bound it is: every m* below the
+bound's shape C·m_theorem(γ, ε, n) with C fixed once per label type, and every fitted exponent's interval
+starting at or below the bound's own exponent. An ``equal`` budget (one η, B, T for every label) is a
+descriptive extra, as is the soft/hard ratio map over (γ, ε).
 
-Part B (the paper's question on real data): on the digits tasks the smallest width at which hard and
-soft students reach ``accuracy_targets`` × the teacher's test accuracy, each at its own regime chosen on
-validation data (the Table-1 protocol, reused from experiments/table1).
+Part B (the paper's question on real data, descriptive): on the bundled 8×8 digits, the smallest width at
+which hard and soft students reach a share of the teacher's test accuracy, each label type at its own
+validation-chosen setting (lr, B, steps, T), reported on fresh seeds.
 
-``preset`` = "default" (sized for 2 shared CPU cores, < 15 min) or "full" (more d, margins, ε,
-widths to 1024, longer training: sized for a GPU). Keys set on the command line override the preset.
+default: 5 separable data sets (ḡ = 0.4 … 0.8, γ_K ≈ 0.23 … 0.41, n = 64) × ε ∈ {0.4, 0.2} × 2 label types
+× 11 widths (2 … 32) × 8 seeds at the theorems' settings (T from 1,393 to 79,950: every point runs), the equal
+budget beside, part B on digits "full": 2,640 + 256 runs, 8 min wall on 2 shared CPU cores (load 11; 2.3 min CPU).
+Writes scaling.md (the verdicts with their preconditions, the bound tests, the exponents, m* per point, the
+soft/hard ratio map, part B), bound.png, exponents.png, mstar.png, phase.png, accuracy.png, runs.csv,
+accuracy_runs.csv, results.json, config.json.
+paper: smaller margins (ḡ = 0.2 …, n = 128), noisy 2-XOR d = 3, ε down to 0.1 (theorem T up to about 2.3·10⁶),
+widths to 256, 16 seeds, a larger part B: sized for a GPU (not run here).
+
+Expected (measured, default): hard labels reach ε at the smallest network (m* = 2) at every point — far below
+Proposition 5's shape, exponents 0; soft labels need 4-6 neurons, below Corollary 4's shape everywhere, but the
+exponents' intervals are about 1.3-1.6 wide (γ_K spans a factor 1.8, ε a factor 2), so the verdict is
+inconclusive: the theorems' T for smaller γ and ε is beyond 2 CPU cores.
 """
-from ml_collections import config_dict
+from experiments.common.schema import (Bool, Choice, Float, Int, Schema, Section, Tuple, check,
+                                       check_executor_installed, engine_section)
+from kd_theory.data import DIGIT_VARIANTS
+from kd_theory.nets import INIT_SCHEMES
 
-from experiments import common
+COROLLARY4_READINGS = ("printed", "theorem2")
 
-# The widths of both parts: 16 even widths, about geometric from 2 to 256 (ratio ≈ 1.4 above 14).
-DEFAULT_WIDTHS = (2, 4, 6, 8, 10, 12, 14, 20, 26, 36, 50, 70, 98, 134, 186, 256)
-FULL_WIDTHS = DEFAULT_WIDTHS + (360, 512, 720, 1024)
-
-
-def get_config():
-    c = config_dict.ConfigDict()
-    c.preset = "default"          # "default" (2 CPU cores) or "full" (GPU); see PRESETS
-    c.seed = 0                    # base seed: teachers, gates, student inits fold_in(seed, s)
-    c.seeds = 8                   # student seeds 0..seeds−1 of part A
-    c.success_fraction = 0.75     # m* = smallest width where this share of seeds reach ε
-    c.bootstrap = 1000            # bootstrap resamples of seeds (m* and slope intervals)
-    c.level = 0.95                # interval level
-    c.widths = DEFAULT_WIDTHS
-    # --- data families ---
-    c.xor_dims = (4, 5, 6, 7, 8)          # noisy 2-XOR, whole support (4·2^(d−2) points)
-    c.separable_dim = 5
-    c.separable_margins = (0.1, 0.3)      # ḡ: y⟨u, x⟩ ≥ ḡ, so γ ≥ ḡ/2
-    c.separable_n = 128
-    c.digits_variants = ("full", "reduced")
-    c.digits_train_size = 128             # part A trains on this many digits training images (0 = all)
-    # --- margin ---
-    c.margin_gates = 2048                 # K gates per γ_K estimate
-    c.margin_gate_seeds = 3               # independent draws of K gates (the spread of γ_K)
-    c.margin_tol = 1e-3
-    c.margin_max_iters = 5000
-    # --- labels ---
-    c.kernel_scales = (1.0, 8.0)          # s in p = σ(s·z) of the kernel-limit teacher
-    c.headline_scale = 8.0                # the s whose soft labels are "soft" in the headline slopes
-    c.teacher_width = 512                 # wide trained teacher (parts A and B)
-    c.teacher_steps = 1000
-    c.teacher_lr = 0.01
-    c.teacher_temperature = 4.0           # part A soft labels σ(f/T) of the wide teacher
-    # --- targets and regimes (part A) ---
-    c.epsilons = (0.2, 0.1, 0.05)         # targets on the iteration-averaged training error
-    c.equal_lr = 4.0                      # "equal" and "plain_gd": the same η, B, T for every label
-    c.equal_B = 1.0
-    c.equal_steps = 500
-    c.theorem_max_steps = 500             # the cap on the theorems' T (reported with the shortfall)
-    c.theorem_hard_lr = 1.0               # Proposition 5's η (≤ 1)
-    c.corollary4_reading = "printed"      # "printed": η = γ²ε/3, T = 9/(γ⁴ε²); "theorem2": Theorem 2 at
-                                          # β = γ²ε/32, η = γ²ε/96, T = 9216/(γ⁴ε²)
-    c.theory_delta = 0.01                 # δ of the theorems' widths (c = 1: inputs on the unit sphere)
-    c.headline_regime = "equal"           # the regime of results.json's "slopes"
-    # --- part B: digits test accuracy at each label's own validation-chosen regime ---
-    c.accuracy = config_dict.ConfigDict()
-    a = c.accuracy
-    a.enabled = True
-    a.datasets = ("full", "reduced")
-    a.data_dir = ""
-    a.mnist_val_size = 10000
-    a.test_fraction = 0.2
-    a.val_fraction = 0.2
-    a.split_seed = 0
-    a.center = True
-    a.select_subset = 0
-    a.select_seeds = 2
-    a.report_seeds = 8
-    a.student_widths = DEFAULT_WIDTHS
-    a.lr = (8.0,)
-    a.B = (0.0, 4.0)                      # 0 = plain GD
-    a.temperature = (4.0,)
-    a.steps = (100, 300)
-    a.targets = (0.90, 0.95)              # shares of the teacher's test accuracy
-    a.seed = 0
-    a.teacher = "network"
-    a.teacher_width = 512
-    a.teacher_steps = 2000
-    a.teacher_lr = 0.01
-    a.teacher_optimizer = "adam"
-    a.teacher_batch_size = 0
-    a.kernel_teacher_gates = 4096
-    # --- engine ---
-    c.init = "symmetric"
-    return common.engine_keys(c)     # dtype, memory_budget_gb, executor, slurm_*, progress
+# Even widths (the symmetric init pairs neurons): every even width to 16, then 1.2-1.33× apart. On the
+# default's separable data every m* measured was ≤ 8 (docs/experiments/scaling.md), so 32 leaves room.
+DEFAULT_WIDTHS = (2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 32)
+PAPER_WIDTHS = DEFAULT_WIDTHS + (40, 48, 64, 80, 96, 128, 160, 192, 256)
 
 
-# What the "full" preset changes (applied before command-line overrides win; see experiments.scaling.resolve).
-PRESETS = {
-    "default": {},
-    "full": {
-        "seeds": 16, "widths": FULL_WIDTHS, "xor_dims": (4, 5, 6, 7, 8, 9, 10),
-        "separable_margins": (0.05, 0.1, 0.2, 0.3, 0.4), "separable_n": 512, "digits_train_size": 0,
-        "margin_gates": 4096, "margin_gate_seeds": 5, "kernel_scales": (1.0, 4.0, 8.0, 16.0),
-        "epsilons": (0.2, 0.1, 0.05, 0.02, 0.01), "equal_steps": 4000, "theorem_max_steps": 4000,
-        "accuracy.report_seeds": 16, "accuracy.select_seeds": 5, "accuracy.student_widths": DEFAULT_WIDTHS,
-        "accuracy.lr": (2.0, 8.0, 32.0), "accuracy.B": (0.0, 1.0, 4.0, 16.0), "accuracy.temperature": (2.0, 4.0, 16.0),
-        "accuracy.steps": (100, 300, 1000, 3000),
+def _widths_even(config):
+    if config.init == "symmetric":
+        for key, widths in (("widths", config.widths), ("accuracy.widths", config.accuracy.widths)):
+            check(all(m % 2 == 0 for m in widths), key, widths,
+                  "even widths (the symmetric init pairs neurons); use --config.init=standard for odd widths")
+
+
+def _some_data(config):
+    check(len(config.data.separable_margins) + len(config.data.xor_dims) >= 1, "data.separable_margins",
+          config.data.separable_margins, "at least one data set: a margin here or a dimension in data.xor_dims")
+
+
+SCHEMA = Schema(
+    fields=dict(
+        seed=Int(0, minimum=0, help="root of every named random stream (kd_theory.rng): data, gates, split, teacher, "
+                                    "students, bootstrap"),
+        seeds=Int(8, minimum=2, help="student seeds per (data set, ε, label, width) in part A"),
+        success_fraction=Float(0.75, minimum=0, maximum=1, open_minimum=True,
+                               help="m* = the smallest width at which this share of the seeds reach ε"),
+        bootstrap=Int(1000, minimum=10, help="bootstrap resamples of the seeds (intervals of m*, exponents, ratios)"),
+        level=Float(0.95, minimum=0, maximum=1, open_minimum=True, open_maximum=True, help="interval level"),
+        widths=Tuple(DEFAULT_WIDTHS, Int(minimum=1), min_length=2, increasing=True,
+                     help="the width grid of part A (m* is one of these, or censored above the largest)"),
+        epsilons=Tuple((0.4, 0.2), Float(minimum=0, maximum=1, open_minimum=True, open_maximum=True),
+                       help="targets ε on the iteration-averaged training error"),
+        init=Choice("symmetric", INIT_SCHEMES, help="symmetric (f = 0 at init, the theorems') or standard"),
+        data=Section(
+            help="part A's data sets (inputs on the unit sphere, so c = 1 in the bounds)",
+            separable_margins=Tuple((0.4, 0.5, 0.6, 0.7, 0.8), Float(minimum=0, maximum=1, open_minimum=True,
+                                                                       open_maximum=True), min_length=0,
+                                    increasing=True, help="ḡ of separable data y⟨u, x⟩ ≥ ḡ (so γ ≥ ḡ/2); () = none"),
+            separable_dim=Int(5, minimum=2, help="dimension of the separable data"),
+            separable_n=Int(64, minimum=2, help="training points of each separable data set"),
+            separable_test=Int(256, minimum=1, help="test points of each separable data set (reported, not used)"),
+            xor_dims=Tuple((), Int(minimum=3, maximum=12), min_length=0, increasing=True,
+                           help="noisy 2-XOR over its whole support (4·2^(d−2) points; γ = Θ(1/d)); () = none"),
+        ),
+        margin=Section(
+            help="the certified estimate of γ_K (kd_theory.margin.estimate_margin)",
+            gates=Int(2048, minimum=16, help="K: Gaussian gates per estimate"),
+            draws=Int(3, minimum=3, help="independent draws of K gates (γ = the mean midpoint; their spread is "
+                                         "reported)"),
+            tol=Float(1e-3, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                      help="relative gap of the certified bounds at which the solver stops"),
+            max_iters=Int(5000, minimum=1, help="solver iterations per estimate"),
+        ),
+        theorem=Section(
+            help="the theorems' settings (kd_theory.bounds) and what this machine can run",
+            max_steps=Int(100_000, minimum=1, help="points whose theorem T is larger are not run (counted; the "
+                                                 "verdict is then inconclusive) — never capped"),
+            hard_lr=Float(1.0, minimum=0, maximum=1, open_minimum=True,
+                          help="Proposition 5's step η ∈ (0, 1] (its T ∝ 1/η)"),
+            corollary4_reading=Choice("printed", COROLLARY4_READINGS,
+                                      help="printed: η = γ²ε/3, T = 9/(γ⁴ε²); theorem2: Theorem 2 at β = γ²ε/32 "
+                                           "(η = γ²ε/96, T = 9216/(γ⁴ε²))"),
+            delta=Float(0.01, minimum=0, maximum=1 / 3, open_minimum=True, open_maximum=True,
+                        help="δ of the bounds' widths (the bound shape's n-dependence)"),
+        ),
+        equal=Section(
+            help="a descriptive extra, not the verdict: one (η, B, T) for every label type at every point",
+            enabled=Bool(True, help="run it"),
+            lr=Float(4.0, minimum=0, open_minimum=True, help="η"),
+            B=Float(None, minimum=0, open_minimum=True, help="radius B; None = plain GD (no projection)"),
+            steps=Int(500, minimum=1, help="T"),
+        ),
+        accuracy=Section(
+            help="part B: digits test accuracy, each label type at its own validation-chosen setting (descriptive)",
+            enabled=Bool(True, help="run part B"),
+            datasets=Tuple(("full",), Choice(choices=DIGIT_VARIANTS), help="full = all digits; reduced = 1, 4, 7, "
+                                                                           "9 removed"),
+            test_fraction=Float(0.2, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                                help="the test share of the 8×8 digits"),
+            val_fraction=Float(0.2, minimum=0, maximum=1, open_minimum=True, open_maximum=True,
+                               help="share of the training images held out for validation"),
+            center=Bool(True, help="subtract the training mean before normalising to the unit sphere"),
+            select_seeds=Int(2, minimum=1, help="student seeds that choose each setting on validation accuracy"),
+            report_seeds=Int(6, minimum=2, help="the next seeds (fresh initialisations) whose test accuracy gives m*"),
+            widths=Tuple((2, 4, 6, 8, 12, 16, 24, 32), Int(minimum=1), min_length=2, increasing=True,
+                         help="student widths"),
+            lr=Tuple((8.0,), Float(minimum=0, open_minimum=True), increasing=True, help="learning rates"),
+            B=Tuple((None, 4.0), Float(minimum=0, open_minimum=True), none="no projection (plain GD)",
+                    help="radii"),
+            temperature=Tuple((4.0,), Float(minimum=0, open_minimum=True), increasing=True,
+                              help="soft labels σ(f/T) of the teacher"),
+            steps=Tuple((100, 300), Int(minimum=1), increasing=True, help="checkpoints of one trajectory"),
+            targets=Tuple((0.9, 0.95), Float(minimum=0, maximum=1, open_minimum=True), increasing=True,
+                          help="shares of the teacher's test accuracy a width must reach"),
+            teacher=Section(
+                help="the wide network teacher whose soft labels the students learn",
+                width=Int(512, minimum=2, even=True, help="neurons (symmetric init)"),
+                steps=Int(2000, minimum=1, help="Adam steps"),
+                lr=Float(0.01, minimum=0, open_minimum=True, help="its learning rate"),
+            ),
+        ),
+        engine=engine_section(),
+    ),
+    presets={
+        "tiny": {"seeds": 2, "bootstrap": 50, "widths": (2, 4, 6, 8), "epsilons": (0.4,),
+                 "data.separable_margins": (0.7, 0.8), "data.separable_n": 32, "data.separable_test": 32,
+                 "margin.gates": 256, "margin.max_iters": 300, "theorem.max_steps": 4000, "equal.steps": 1500,
+                 "accuracy.enabled": False, "accuracy.widths": (2, 4), "accuracy.select_seeds": 1,
+                 "accuracy.report_seeds": 2, "accuracy.B": (None,), "accuracy.steps": (20,), "accuracy.targets": (0.9,),
+                 "accuracy.teacher.width": 32, "accuracy.teacher.steps": 50, "engine.progress": False},
+        "paper": {"seeds": 16, "widths": PAPER_WIDTHS, "epsilons": (0.4, 0.2, 0.1),
+                  "data.separable_margins": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), "data.separable_n": 128,
+                  "data.xor_dims": (3,), "margin.gates": 4096, "margin.draws": 5, "theorem.max_steps": 4_000_000,
+                  "equal.steps": 4000,
+                  "accuracy.datasets": ("full", "reduced"), "accuracy.select_seeds": 3, "accuracy.report_seeds": 16,
+                  "accuracy.widths": (2, 4, 6, 8, 12, 16, 24, 32, 48, 64), "accuracy.lr": (2.0, 8.0, 32.0),
+                  "accuracy.B": (None, 1.0, 4.0, 16.0), "accuracy.temperature": (1.0, 4.0, 16.0),
+                  "accuracy.steps": (100, 300, 1000, 3000)},
     },
-}
+    rules=[_widths_even, _some_data, check_executor_installed],
+)
+
+
+def get_config(preset: str = ""):
+    return SCHEMA.config(preset)

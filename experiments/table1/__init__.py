@@ -44,19 +44,25 @@ def soft_target(temperature: float, teacher: int, config) -> str:
     return name if config.teachers == 1 else f"{name}/teacher{teacher}"
 
 
-def make_teacher(config, variant: str, ds, k: int):
-    """Teacher ``k`` of a data set: its own key in the "teacher" stream, fit on the training split only."""
+def make_teacher(config, variant: str, ds, k: int, out_dir: str | None = None):
+    """Teacher ``k`` of a data set: its own key in the "teacher" stream, fit on the training split only;
+    kept in ``out_dir``/teachers so that a rerun does not train it again."""
     key = rng.stream_key(config.seed, "teacher", f"{source_name(config)}-{variant}", k)
     t = config.teacher
-    if t.kind == "kernel":
-        return targets.kernel_teacher(key, ds, name=f"kernel{k}", num_gates=t.kernel_gates)
-    return targets.network_teacher(key, ds, name=f"network{k}", width=t.width, steps=t.steps, learning_rate=t.lr,
-                                   optimizer=t.optimizer, batch_size=t.batch_size, progress=config.engine.progress)
+
+    def make():
+        if t.kind == "kernel":
+            return targets.kernel_teacher(key, ds, name=f"kernel{k}", num_gates=t.kernel_gates)
+        return targets.network_teacher(key, ds, name=f"network{k}", width=t.width, steps=t.steps, learning_rate=t.lr,
+                                       optimizer=t.optimizer, batch_size=t.batch_size,
+                                       progress=config.engine.progress)
+    payload = {"teacher": t.to_dict(), "seed": config.seed, "variant": variant, "index": k}
+    return targets.cached_teacher(out_dir, payload, ds, make)
 
 
-def build_task(config, variant: str, ds) -> Task:
+def build_task(config, variant: str, ds, out_dir: str | None = None) -> Task:
     """Hard labels and every teacher's soft labels at every temperature, with the teachers."""
-    teachers = [make_teacher(config, variant, ds, k) for k in range(config.teachers)]
+    teachers = [make_teacher(config, variant, ds, k, out_dir) for k in range(config.teachers)]
     soft = [targets.soft(teacher, T, soft_target(T, k, config))
             for k, teacher in enumerate(teachers) for T in config.temperature]
     return Task.build(ds, [targets.hard(ds)] + soft, teachers, name=variant)
@@ -107,7 +113,7 @@ def run(config, out):
                      f"fewer images than the training split ({n:,}); None selects on all of them")
     tasks, select_tasks, teachers = {}, {}, []
     for variant, ds in datasets.items():
-        tasks[variant] = build_task(config, variant, ds)
+        tasks[variant] = build_task(config, variant, ds, out.path)
         if config.select_subset is not None:
             idx = data.subset_indices(len(ds.y_train), config.select_subset,
                                       rng.stream_seed(config.seed, "subset", variant, config.select_subset))

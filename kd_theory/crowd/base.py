@@ -45,6 +45,25 @@ class Aggregator:
         self.labels_ = matrix.label_series(self._label_indices(posteriors, matrix, data))
         return self
 
+    masks_tasks = False  # True: _fit_matrix(matrix, task_mask) fits the kept tasks alone inside the whole matrix
+
+    def fit_tasks(self, matrix: LabelMatrix, keep) -> "Aggregator":
+        """Fit on the answers of the tasks of ``matrix`` where ``keep`` (bool per task) holds, as if the other
+        tasks did not exist; ``probas_`` and ``labels_`` cover the kept tasks. An aggregator with
+        ``masks_tasks`` (Dawid-Skene) fits them inside the whole matrix, so its compiled program depends on
+        the crowd's size only, not on how many tasks are kept; the others fit the sub-matrix."""
+        keep = np.asarray(keep, bool)
+        part = matrix.subset_tasks(keep)
+        if part.n_answers == 0:
+            raise ValueError("the kept tasks hold no answers: nothing to aggregate")
+        if self.masks_tasks:
+            posteriors = np.asarray(self._fit_matrix(matrix, task_mask=keep))[keep]
+        else:
+            posteriors = np.asarray(self._fit_matrix(part))
+        self.probas_ = part.proba_frame(posteriors)
+        self.labels_ = part.label_series(self._label_indices(posteriors, part, part.to_dataframe()))
+        return self
+
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:
         """The aggregated label of every task (a Series indexed by task)."""
         return self.fit(data).labels_

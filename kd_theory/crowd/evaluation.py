@@ -4,8 +4,8 @@
     python -m kd_theory.crowd.evaluation --bundled                  # sp, shipped with the package
 
 Accuracy = fraction of gold tasks whose aggregated label equals the gold label. "MV (random ties)" is the
-expected accuracy when ties are broken uniformly at random (the rule behind the published MV figures);
-"MV" breaks ties to the lowest label. Binary-only methods (TE, SML) are left out on multiclass crowds.
+expected accuracy when ties are broken uniformly at random (Zhang et al.'s rule; the other sources do not
+state theirs); "MV" breaks ties to the lowest label. Binary-only methods (TE, SML) are left out on multiclass crowds.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def accuracy(labels: pd.Series, truth: pd.Series) -> float:
 
 def mv_random_ties_accuracy(answers: pd.DataFrame, truth: pd.Series) -> float:
     """Expected accuracy of majority vote on the gold tasks of ``truth`` when ties are broken uniformly
-    at random (the rule of the published MV figures)."""
+    at random (Zhang et al.'s rule)."""
     shares = MajorityVote().fit_predict_proba(answers)
     gold_index = shares.columns.get_indexer(truth.to_numpy())
     if (gold_index < 0).any():

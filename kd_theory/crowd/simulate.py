@@ -6,13 +6,16 @@ with the confusion matrix of the task's type, e^{(g)}_w[k, c] = P(answer k | z =
 accuracy p^{(g)}_w per worker and type (one-coin) and K = 2 this is X_wt = z_t w.p. p_w^{(g_t)}, −z_t
 otherwise. Each task is answered by ``answers_per_task`` distinct workers drawn uniformly at random.
 
-Variants: easy/hard (Kong et al. v1: p^E ~ U[0.75, 0.95] ≥ p^H ~ U[0.5, 0.65]) and distinct skills (v2:
-half the workers good on type 0 and near random on type 1, the other half the reverse).
+Variants: easy/hard (Kong et al. v1: p^E ~ U[0.75, 0.95] ≥ p^H ~ U[0.5, 0.65]), distinct skills (v2:
+half the workers good on type 0 and near random on type 1, the other half the reverse), and the control
+same skills [ours]: one accuracy per worker on both types, p ~ U[0.6, 0.8] (mean 0.70, near easy/hard's
+mean over the two types, 0.71), so the types exist in name only and partitioning cannot help.
 Type 0 is "easy" in the easy/hard variant; the first type in general.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +69,12 @@ def distinct_skill_skills(key, n_workers: int, good=(0.75, 0.95), poor=(0.45, 0.
     return jnp.stack([jnp.where(first_half, good_p, poor_p), jnp.where(first_half, poor_p, good_p)])
 
 
+def same_skills(key, n_workers: int, skill=(0.6, 0.8)) -> jax.Array:
+    """(2, n_workers) accuracies equal on both types, p_w ~ U[skill]: the control where types do not matter."""
+    p = jax.random.uniform(key, (n_workers,), minval=skill[0], maxval=skill[1])
+    return jnp.stack([p, p])
+
+
 def random_worker_subsets(key, n_tasks: int, n_workers: int, answers_per_task: int) -> jax.Array:
     """(n_tasks, m) distinct workers per task, uniform without replacement (the first m of a random order)."""
     if not 1 <= answers_per_task <= n_workers:
@@ -114,14 +123,24 @@ def draw_answers(worker_key, answer_key, confusions, types, truth, answers_per_t
     n_types, n_workers, n_classes, _ = confusions.shape
     types, truth = np.asarray(types), np.asarray(truth)
     n_tasks = int(types.size)
-    workers = random_worker_subsets(worker_key, n_tasks, n_workers, answers_per_task)
-    answer_probs = confusions[types[:, None], workers, :, truth[:, None]]  # (n_tasks, m, K): P(k | z, type)
-    labels = jax.random.categorical(answer_key, jnp.log(answer_probs), axis=-1)
-    tasks = jnp.repeat(jnp.arange(n_tasks), answers_per_task)
+    if not 1 <= answers_per_task <= n_workers:
+        raise ValueError(f"answers_per_task must be in [1, n_workers={n_workers}], got {answers_per_task}")
+    workers, labels = _draw_workers_and_labels(worker_key, answer_key, confusions, types, truth, answers_per_task)
+    tasks = np.repeat(np.arange(n_tasks), answers_per_task)
     matrix = LabelMatrix.from_arrays(np.asarray(tasks), np.asarray(workers).ravel(), np.asarray(labels).ravel(),
                                      n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes)
     skills = np.full((n_types, n_workers), np.nan) if skills is None else np.asarray(skills)
     return SimulatedCrowd(matrix, truth.astype(np.int64), types.astype(np.int64), skills)
+
+
+@partial(jax.jit, static_argnames=("answers_per_task",))
+def _draw_workers_and_labels(worker_key, answer_key, confusions, types, truth, answers_per_task: int):
+    """(workers (n_tasks, m), labels (n_tasks, m)): who answers each task and what, as one compiled program
+    (one per crowd size instead of one per operation)."""
+    n_tasks, n_workers = types.shape[0], confusions.shape[1]
+    workers = random_worker_subsets(worker_key, n_tasks, n_workers, answers_per_task)
+    answer_probs = confusions[types[:, None], workers, :, truth[:, None]]  # (n_tasks, m, K): P(k | z, type)
+    return workers, jax.random.categorical(answer_key, jnp.log(answer_probs), axis=-1)
 
 
 def exact_share_types(key, n_tasks: int, beta: float) -> np.ndarray:
@@ -134,13 +153,50 @@ def exact_share_types(key, n_tasks: int, beta: float) -> np.ndarray:
                                                                                              np.int64)]))
 
 
-VARIANTS = ("easy_hard", "distinct_skills")
+VARIANTS = ("easy_hard", "distinct_skills", "same_skills")
+
+
+def exact_share_two_type_crowd(key, n_tasks: int, n_workers: int, answers_per_task: int, beta: float = 0.5,
+                               variant: str = "easy_hard") -> SimulatedCrowd:
+    """The two-type model with one-coin workers (``variant`` as in :func:`two_type_skills`), exactly
+    round(β d) tasks of type 0 in random order (:func:`exact_share_types`) and uniform binary labels.
+
+    The fixed share keeps per-type crowds the same size in every draw. The whole draw is one compiled
+    program per crowd size; it equals skills = two_type_skills(k₁), types = exact_share_types(k₂),
+    truth ~ Bernoulli(1/2) with k₃, answers = simulate_answers(k₄, …) for (k₁, k₂, k₃, k₄) = split(key, 4).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if not 1 <= answers_per_task <= n_workers:
+        raise ValueError(f"answers_per_task must be in [1, n_workers={n_workers}], got {answers_per_task}")
+    # the skills are drawn outside the compiled program, so every variant shares it
+    skills = two_type_skills(jax.random.split(key, 4)[0], n_workers, variant)
+    types, truth, workers, labels = _exact_share_draw(key, skills, n_tasks, answers_per_task,
+                                                      int(round(beta * n_tasks)))
+    matrix = LabelMatrix.from_arrays(np.repeat(np.arange(n_tasks), answers_per_task), np.asarray(workers).ravel(),
+                                     np.asarray(labels).ravel(), n_tasks=n_tasks, n_workers=n_workers, n_classes=2)
+    return SimulatedCrowd(matrix, np.asarray(truth).astype(np.int64), np.asarray(types).astype(np.int64),
+                          np.asarray(skills))
+
+
+@partial(jax.jit, static_argnames=("n_tasks", "answers_per_task", "n_first"))
+def _exact_share_draw(key, skills, n_tasks: int, answers_per_task: int, n_first: int):
+    _, type_key, label_key, answer_key = jax.random.split(key, 4)
+    types = jax.random.permutation(type_key, (jnp.arange(n_tasks) >= n_first).astype(jnp.int32))
+    truth = jax.random.bernoulli(label_key, 0.5, (n_tasks,)).astype(jnp.int32)
+    worker_key, answer_key = jax.random.split(answer_key)
+    workers, labels = _draw_workers_and_labels(worker_key, answer_key, one_coin_confusion_matrices(skills, 2), types,
+                                               truth, answers_per_task)
+    return types, truth, workers, labels
 
 
 def two_type_skills(key, n_workers: int, variant: str) -> jax.Array:
     """(2, n_workers) one-coin accuracies of the two-type model: ``variant`` "easy_hard" (v1,
-    :func:`easy_hard_skills`) or "distinct_skills" (v2, :func:`distinct_skill_skills`)."""
-    makers = {"easy_hard": easy_hard_skills, "distinct_skills": distinct_skill_skills}
+    :func:`easy_hard_skills`), "distinct_skills" (v2, :func:`distinct_skill_skills`) or the control
+    "same_skills" (:func:`same_skills`)."""
+    makers = {"easy_hard": easy_hard_skills, "distinct_skills": distinct_skill_skills, "same_skills": same_skills}
     if variant not in makers:
         raise ValueError(f"variant must be one of {sorted(makers)}, got {variant!r}")
     return makers[variant](key, n_workers)
@@ -148,7 +204,8 @@ def two_type_skills(key, n_workers: int, variant: str) -> jax.Array:
 
 def simulate_two_type_crowd(key, n_tasks: int, n_workers: int, answers_per_task: int, beta: float = 0.5,
                             variant: str = "easy_hard", n_classes: int = 2) -> SimulatedCrowd:
-    """The two-type model with one-coin workers: ``variant`` "easy_hard" (v1) or "distinct_skills" (v2)."""
+    """The two-type model with one-coin workers: ``variant`` "easy_hard" (v1), "distinct_skills" (v2) or the
+    control "same_skills"."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     if not 0 <= beta <= 1:

@@ -16,6 +16,14 @@ s_p = +1 if they agree, −1 if not. With V a symmetric zero-diagonal workers ×
 pair vector: (F v)_t = Σ_{p ∈ t} s_p V[i_p, l_p], and Fᵀ u = Σ_p u_{t_p} s_p (e_{i_p} e_{l_p}ᵀ + e_{l_p} e_{i_p}ᵀ).
 Subspace iteration on the centred operator then costs O(#pairs) per step, #pairs = Σ_t n_t (n_t − 1)/2
 (n_t answers of task t), and memory O(#pairs + workers²).
+
+Dense crowds (most workers answer most tasks) are cheaper read through the answer counts
+Y[k, t, w] = #{answers of w to t with label k} and m[t, w] = Σ_k Y[k, t, w]: for i ≠ l,
+A_t[i, l] = 2 Σ_k Y[k, t, i] Y[k, t, l] − m[t, i] m[t, l] (the same ±1 sums over answer pairs; for K = 2
+it is x_ti x_tl with x = Y_1 − Y_0), so F v and Fᵀ u are a few matrix products per task
+(:func:`answer_components`), O(tasks × workers² × K) time and O(tasks × workers × K) memory, with no pair
+list. ``partition_tasks(method="auto")`` takes whichever of the two costs less (:func:`dense_is_cheaper`);
+both compute the same operator (tested), so they give the same partition up to rounding.
 """
 from __future__ import annotations
 
@@ -67,6 +75,55 @@ def pair_features_transpose_times(pairs, u, n_workers: int) -> jax.Array:
     return upper + upper.T
 
 
+def answer_components(tasks, workers, labels, n_tasks: int, n_workers: int,
+                      n_classes: int) -> tuple[jax.Array, tuple[float, ...]]:
+    """(B, c): components B[j] (tasks × workers) and weights c_j with A_t[i, l] = Σ_j c_j B[j, t, i] B[j, t, l]
+    for i ≠ l. From the counts Y[k, t, w] = #{answers of w to t with label k} and m = Σ_k Y[k]:
+    A = 2 Σ_k Y_k Y_kᵀ − m mᵀ, so B = (Y_0, …, Y_{K−1}, m) with c = (2, …, 2, −1); for K = 2 that is
+    x xᵀ with x = Y_1 − Y_0 (the ±1 answers), one component instead of three."""
+    counts = jnp.zeros((n_classes, n_tasks, n_workers), jnp.float32).at[labels, tasks, workers].add(1.0)
+    if n_classes == 2:
+        return (counts[1] - counts[0])[None], (1.0,)
+    return jnp.concatenate([counts, counts.sum(axis=0)[None]]), (2.0,) * n_classes + (-1.0,)
+
+
+def dense_features_times(components, weights, v) -> jax.Array:
+    """(F v)_t = Σ_{i<l} A_t[i, l] V[i, l] = ½ Σ_j c_j B[j, t]ᵀ V B[j, t]   (V symmetric with a zero diagonal,
+    so the i = l terms vanish)."""
+    quadratic = jnp.einsum("jti,il,jtl->jt", components, v, components)
+    return 0.5 * jnp.tensordot(jnp.asarray(weights, quadratic.dtype), quadratic, axes=1)
+
+
+def dense_features_transpose_times(components, weights, u) -> jax.Array:
+    """Fᵀ u as a symmetric zero-diagonal matrix: M[i, l] = Σ_t u_t A_t[i, l] = Σ_j c_j (B_jᵀ diag(u) B_j)[i, l],
+    i ≠ l."""
+    gram = jnp.einsum("t,jti,jtl->jil", u, components, components)
+    full = jnp.tensordot(jnp.asarray(weights, gram.dtype), gram, axes=1)
+    return jnp.where(jnp.eye(full.shape[0], dtype=bool), 0.0, full)
+
+
+def n_answer_pairs(tasks, workers) -> int:
+    """#pairs = Σ_t n_t (n_t − 1)/2 over the answers of each task by two different workers (what the pair
+    list of :func:`answer_pairs` holds), counted without building it."""
+    tasks, workers = np.asarray(tasks, np.int64), np.asarray(workers, np.int64)
+    per_task = np.bincount(tasks)
+    per_pair = np.unique(tasks * (int(workers.max(initial=0)) + 1) + workers, return_counts=True)[1]
+    return int((per_task * (per_task - 1) // 2).sum() - (per_pair * (per_pair - 1) // 2).sum())
+
+
+DENSE_FLOPS_PER_PAIR = 16  # a pair's gather + scatter costs ≈ 50 multiply-adds of the dense products (CPU, measured)
+
+
+def dense_is_cheaper(n_answer_pairs_: int, n_tasks: int, n_workers: int, n_classes: int) -> bool:
+    """Whether the dense products (≈ tasks · workers² · J multiply-adds per operator, J = 1 component for
+    K = 2, K + 1 otherwise) cost less than the pair list (≈ #pairs gathers and scatters, each worth
+    ``DENSE_FLOPS_PER_PAIR`` multiply-adds, measured on CPU), with the components under 2 GiB."""
+    components = 1 if n_classes == 2 else n_classes + 1
+    dense = n_tasks * n_workers ** 2 * components
+    fits = n_tasks * n_workers * components * 4 <= 2 * 2 ** 30
+    return fits and dense <= DENSE_FLOPS_PER_PAIR * n_answer_pairs_
+
+
 def mean_pair_agreement(tasks, labels, n_tasks: int, n_classes: int) -> jax.Array:
     """Mean of A_t over the pairs that answered t: (2 #agreeing pairs − #pairs)/#pairs, NaN if < 2 answers."""
     counts = label_one_hot_votes(tasks, labels, jnp.ones(tasks.shape, jnp.float32), n_tasks, n_classes)
@@ -76,13 +133,14 @@ def mean_pair_agreement(tasks, labels, n_tasks: int, n_classes: int) -> jax.Arra
     return jnp.where(pairs > 0, (2 * agreeing - pairs) / jnp.where(pairs > 0, pairs, 1.0), jnp.nan)
 
 
-def top_left_singular_vectors(pairs, n_tasks: int, n_workers: int, rank: int, n_iter: int,
+def top_left_singular_vectors(times, transpose_times, n_tasks: int, rank: int, n_iter: int,
                               key) -> tuple[jax.Array, jax.Array]:
     """(U, s): top ``rank`` left singular vectors and values of the centred F − 1 μᵀ, by subspace iteration
-    on (F − 1μᵀ)(F − 1μᵀ)ᵀ with ``rank`` + 2 vectors, then Rayleigh-Ritz."""
-    mu = pair_features_transpose_times(pairs, jnp.ones(n_tasks), n_workers) / n_tasks
-    right = lambda u: pair_features_transpose_times(pairs, u, n_workers) - u.sum() * mu  # noqa: E731 (F_c)ᵀ u
-    left = lambda v: pair_features_times(pairs, v, n_tasks) - 0.5 * jnp.sum(mu * v)  # noqa: E731 F_c v
+    on (F − 1μᵀ)(F − 1μᵀ)ᵀ with ``rank`` + 2 vectors, then Rayleigh-Ritz. ``times(V)`` = F v and
+    ``transpose_times(u)`` = Fᵀ u (pair vectors as symmetric zero-diagonal workers × workers matrices)."""
+    mu = transpose_times(jnp.ones(n_tasks)) / n_tasks
+    right = lambda u: transpose_times(u) - u.sum() * mu  # noqa: E731 (F_c)ᵀ u
+    left = lambda v: times(v) - 0.5 * jnp.sum(mu * v)  # noqa: E731 F_c v
     apply_gram = jax.vmap(lambda u: left(right(u)), in_axes=1, out_axes=1)
 
     def step(u, _):
@@ -115,10 +173,18 @@ def two_means(points, n_iter: int = 100) -> jax.Array:
 
 @partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_classes", "n_iter"))
 def spectral_task_types(tasks, labels, pairs, key, *, n_tasks: int, n_workers: int, n_classes: int,
-                        n_iter: int = 30) -> jax.Array:
+                        n_iter: int = 30, workers=None) -> jax.Array:
     """Type per task (0 = the cluster of higher mean agreement, "easy"; 1 = the other) by the spectral
-    partition of the module docstring; ``pairs`` from :func:`answer_pairs`."""
-    u, s = top_left_singular_vectors(pairs, n_tasks, n_workers, 2, n_iter, key)
+    partition of the module docstring; ``pairs`` from :func:`answer_pairs`, or None to read F through the
+    dense answer counts (then ``workers`` must be given)."""
+    if pairs is None:
+        components, weights = answer_components(tasks, workers, labels, n_tasks, n_workers, n_classes)
+        times = partial(dense_features_times, components, weights)
+        transpose_times = partial(dense_features_transpose_times, components, weights)
+    else:
+        times = partial(pair_features_times, pairs, n_tasks=n_tasks)
+        transpose_times = partial(pair_features_transpose_times, pairs, n_workers=n_workers)
+    u, s = top_left_singular_vectors(times, transpose_times, n_tasks, 2, n_iter, key)
     cluster = two_means(u * s)
     agreement = mean_pair_agreement(tasks, labels, n_tasks, n_classes)
     known = ~jnp.isnan(agreement)
@@ -127,12 +193,25 @@ def spectral_task_types(tasks, labels, pairs, key, *, n_tasks: int, n_workers: i
     return jnp.where(mean_of(0) >= mean_of(1), cluster, 1 - cluster)
 
 
-def partition_tasks(matrix: LabelMatrix, seed: int = 0, n_iter: int = 30) -> np.ndarray:
-    """The spectral task-type partition of a label matrix: 0 = "easy" cluster, 1 = the other."""
-    pairs = answer_pairs(matrix.tasks, matrix.workers, matrix.labels)
+PARTITION_METHODS = ("auto", "pairs", "dense")
+
+
+def partition_tasks(matrix: LabelMatrix, seed: int = 0, n_iter: int = 30, method: str = "auto") -> np.ndarray:
+    """The spectral task-type partition of a label matrix: 0 = "easy" cluster, 1 = the other.
+
+    ``method``: "pairs" (the list of answer pairs), "dense" (the answer counts) or "auto" (the cheaper,
+    :func:`dense_is_cheaper`); the same operator either way (module docstring)."""
+    if method not in PARTITION_METHODS:
+        raise ValueError(f"method must be one of {PARTITION_METHODS}, got {method!r}")
+    if method == "auto":
+        dense = dense_is_cheaper(n_answer_pairs(matrix.tasks, matrix.workers), matrix.n_tasks, matrix.n_workers,
+                                 matrix.n_classes)
+        method = "dense" if dense else "pairs"
+    pairs = answer_pairs(matrix.tasks, matrix.workers, matrix.labels) if method == "pairs" else None
     return np.asarray(spectral_task_types(matrix.tasks, matrix.labels, pairs, jax.random.PRNGKey(seed),
                                           n_tasks=matrix.n_tasks, n_workers=matrix.n_workers,
-                                          n_classes=matrix.n_classes, n_iter=n_iter))
+                                          n_classes=matrix.n_classes, n_iter=n_iter,
+                                          workers=matrix.workers if method == "dense" else None))
 
 
 def type_recovery(found, true_types) -> float:
@@ -148,7 +227,9 @@ class TaskTypeAware(Aggregator):
     ``aggregator``: any object with ``fit_predict_proba(df)`` (ours or crowd-kit's), copied unfitted for
     each type, or a dict {type: aggregator}. ``types``: a Series task → type to use instead of the
     spectral partition — given the true types this is the oracle, the ceiling of the method. After
-    ``fit``: ``types_`` (Series by task) and ``aggregators_`` (the fitted copies by type).
+    ``fit``: ``types_`` (Series by task) and ``aggregators_`` (the fitted copies by type). Dawid-Skene
+    copies fit their type inside the whole crowd (:meth:`~kd_theory.crowd.base.Aggregator.fit_tasks`), so
+    partitions of different sizes reuse one compiled program.
     """
 
     def __init__(self, aggregator, types: pd.Series | None = None, seed: int = 0, n_iter: int = 30):
@@ -179,10 +260,12 @@ class TaskTypeAware(Aggregator):
         self.aggregators_ = {}
         for group in pd.unique(types):
             keep = types == group
-            part = matrix.subset_tasks(keep)
             aggregator = self._aggregator_for(group)
-            probas = aggregator.fit_predict_proba(part.to_dataframe())
-            posteriors[keep] = probas.reindex(index=part.task_ids, columns=matrix.label_values,
+            if getattr(aggregator, "masks_tasks", False):  # ours: one compiled program per crowd size
+                probas = aggregator.fit_tasks(matrix, keep).probas_
+            else:
+                probas = aggregator.fit_predict_proba(matrix.subset_tasks(keep).to_dataframe())
+            posteriors[keep] = probas.reindex(index=matrix.task_ids[keep], columns=matrix.label_values,
                                               fill_value=0.0).to_numpy()
             self.aggregators_[group] = aggregator
         self.types_ = pd.Series(types, index=matrix.task_ids, name="type")

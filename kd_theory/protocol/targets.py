@@ -16,6 +16,8 @@ and the teachers whose logits feed :func:`soft`:
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from kd_theory.data import Dataset
@@ -76,6 +78,35 @@ def teacher_from_logits(name: str, kind: str, data: Dataset, logits: dict, **inf
     logits = {k: np.asarray(v) for k, v in logits.items() if labels.get(k) is not None}
     accuracy = {k: _accuracy(v, labels[k], data.num_classes) for k, v in logits.items()}
     return Teacher(name, kind, logits, accuracy, info)
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """A hash of a data set's splits (what a teacher trained on it depends on)."""
+    import hashlib
+    h = hashlib.sha256(f"{data.name}/{data.num_classes}".encode())
+    for arr in (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached_teacher(directory: str | None, payload: dict, data: Dataset, make) -> Teacher:
+    """``make()`` (a function returning a :class:`Teacher` of ``data``), or the same teacher read back from
+    ``directory``/teachers when it was trained before with the same ``payload`` (everything that determines
+    it: kind, settings, key) on the same data. Long runs resume without retraining their teachers."""
+    if directory is None:
+        return make()
+    from kd_theory.results import ArrayStore
+    store = ArrayStore(directory, "teachers")
+    key = store.key(dict(payload, data=data_fingerprint(data)))
+    saved = store.get(key)
+    if saved is not None:
+        meta = json.loads(str(saved.pop("meta")))
+        return teacher_from_logits(meta["name"], meta["kind"], data, saved, **meta["info"])
+    teacher = make()
+    store.put(key, meta=np.asarray(json.dumps({"name": teacher.name, "kind": teacher.kind,
+                                               "info": dict(teacher.info)})), **teacher.logits)
+    return teacher
 
 
 def _splits(data: Dataset) -> dict:

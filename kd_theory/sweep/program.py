@@ -357,11 +357,15 @@ def collect_rows(chunk: Chunk, groups: list[Group], outputs, options: EngineOpti
     return results
 
 
+ACCURACY_ROUNDING = 1e-6  # 1 − error in float32 (XLA multiplies by 1/n) can land a few 1e-9 below 0
+
+
 def diverged(row: dict, diverged_step: int = -1) -> bool:
     """A run has diverged when a training output became non-finite at some step (``diverged_step`` ≥ 0),
-    its weights are non-finite (``max_move_B``), a loss is non-finite, or an accuracy left [0, 1]."""
+    its weights are non-finite (``max_move_B``), a loss is non-finite, or an accuracy left [0, 1] by more
+    than rounding (:data:`ACCURACY_ROUNDING`: a run wrong on every example is not a diverged one)."""
     if diverged_step >= 0 or not np.isfinite(row["max_move_B"]):
         return True
     if any(not np.isfinite(v) for k, v in row.items() if k.endswith("_loss")):
         return True
-    return any(not (0.0 <= v <= 1.0) for k, v in row.items() if k.endswith("_acc"))
+    return any(not (-ACCURACY_ROUNDING <= v <= 1.0 + ACCURACY_ROUNDING) for k, v in row.items() if k.endswith("_acc"))

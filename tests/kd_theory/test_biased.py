@@ -404,14 +404,29 @@ def test_sbt_loss_bad_arguments(args, match):
         biased.sbt_loss(kw["logits"], kw["labels"], jax.random.PRNGKey(0), k=kw["k"], alphas=kw["alphas"])
 
 
-def test_sbt_network_teacher_is_skillful_but_bad():
-    """A wide network trained on the SBT loss: top-1 mostly wrong, the true label kept in the top-k,
-    and the top-k = {y} ∪ R as intended; the same network on cross-entropy alone (α = 0) is skillful."""
+def test_sbt_loss_with_a_given_mask_is_the_loss_with_the_mask_its_key_draws():
+    key = jax.random.PRNGKey(7)
+    z = jax.random.normal(jax.random.PRNGKey(8), (30, 6))
+    y = jnp.arange(30) % 6
+    pushed = biased.random_wrong_labels(key, y, 6, 2)
+    args = dict(k=3, alphas=(0.5, 1.0, 2.0))
+    assert float(biased.sbt_loss(z, y, None, pushed=pushed, **args)) == float(biased.sbt_loss(z, y, key, **args))
+    other = biased.random_wrong_labels(jax.random.PRNGKey(9), y, 6, 2)
+    assert float(biased.sbt_loss(z, y, None, pushed=other, **args)) != float(biased.sbt_loss(z, y, key, **args))
+    with pytest.raises(ValueError, match=r"pushed has shape \(30, 5\); expected \(30, 6\)"):
+        biased.sbt_loss(z, y, None, pushed=pushed[:, :5], **args)
+
+
+@pytest.mark.parametrize("batch_size, steps", [(None, 1000), (100, 2000)])
+def test_sbt_network_teacher_is_skillful_but_bad(batch_size, steps):
+    """A wide network trained on the SBT loss (full batch, or minibatches that slice one R drawn for all
+    examples): top-1 mostly wrong, the true label kept in the top-k, and the top-k = {y} ∪ R as intended;
+    the same network on cross-entropy alone (α = 0) is skillful."""
     from kd_theory import data, nets, teachers
     ds = data.digits_task("full", num_classes=10)
     X, y = ds.X_train[:400], ds.y_train[:400]
     key, k = jax.random.PRNGKey(3), 3
-    common = dict(num_classes=10, k=k, width=128, steps=1000, learning_rate=0.01)
+    common = dict(num_classes=10, k=k, width=128, steps=steps, learning_rate=0.01, batch_size=batch_size)
     bad = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(2.0, 2.0, 4.0),
                                                                            **common), X)))
     good = np.asarray(jax.nn.softmax(nets.apply(teachers.train_sbt_teacher(key, X, y, alphas=(0.0, 0.0, 0.0),

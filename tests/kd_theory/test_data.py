@@ -147,3 +147,49 @@ def test_ten_class_digits():
         data.digits_task("reduced", num_classes=10)
     with pytest.raises(ValueError, match="num_classes=3"):
         data.digits_task("full", num_classes=3)
+
+
+def test_mnist_ten_classes_with_validation_from_train_or_test(tmp_path, mnist_writer):
+    arrays = mnist_writer(str(tmp_path), n_train=40, n_test=40)
+    x_train = arrays["train_images"].reshape(40, -1).astype(np.float64)
+    # validation = the last 10 training images; centred on the other 30 images' mean, then unit rows
+    ds = data.mnist_classes_task(str(tmp_path), val_size=10)
+    assert ds.name == "mnist10" and ds.num_classes == 10 and ds.X_train.shape == (30, 784)
+    centred = x_train - x_train[:30].mean(axis=0)
+    expected = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    np.testing.assert_allclose(ds.X_train, expected[:30], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ds.X_val, expected[30:], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ds.y_val, arrays["train_labels"][30:])
+    assert ds.y_train.dtype == np.int32 and len(ds.y_test) == 40
+    # validation from the test split: every training image trains; val and test partition the test split,
+    # stratified by digit (one of each of the 10 digits in validation)
+    ds = data.mnist_classes_task(str(tmp_path), val_size=10, val_from="test", split_seed=3)
+    assert ds.X_train.shape == (40, 784) and len(ds.y_val) == 10 and len(ds.y_test) == 30
+    assert sorted(ds.y_val.tolist()) == list(range(10))
+    test_rows = {tuple(r) for r in np.round(np.concatenate([ds.X_val, ds.X_test]), 5)}
+    assert len(test_rows) == 40                      # disjoint and together the whole test split
+    again = data.mnist_classes_task(str(tmp_path), val_size=10, val_from="test", split_seed=3)
+    np.testing.assert_array_equal(again.X_val, ds.X_val)
+    with pytest.raises(ValueError, match="val_size=40 must be in 1..39"):
+        data.mnist_classes_task(str(tmp_path), val_size=40, val_from="test")
+    with pytest.raises(ValueError, match="val_from='dev'"):
+        data.mnist_classes_task(str(tmp_path), val_from="dev")
+
+
+def test_cifar10_ten_classes_split_four_one_one(tmp_path):
+    from PIL import Image
+
+    from kd_theory import images
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 5), ("test", 1)):
+        for name in images.CIFAR_CLASSES:
+            os.makedirs(tmp_path / "tree" / split / name)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "tree" / split / name / f"{i}.png")
+    ds = data.cifar10_classes_task(str(tmp_path / "tree"), split_seed=1, cache_dir=str(tmp_path / "cache"))
+    assert ds.name == "cifar10" and ds.num_classes == 10 and ds.X_train.shape == (40, 3072)
+    # 4:1:1 stratified by class: 4 / 1 / 1 of each class's 6 images
+    for y, per_class in ((ds.y_train, 4), (ds.y_val, 1), (ds.y_test, 1)):
+        assert np.bincount(y, minlength=10).tolist() == [per_class] * 10
+    np.testing.assert_allclose(np.linalg.norm(ds.X_test, axis=1), 1.0, rtol=1e-5)

@@ -1,6 +1,5 @@
 """Certified NTK margin γ: exact answers, agreement with independent solvers, bound validity, bad input."""
 import functools
-import json
 import warnings
 
 import jax
@@ -374,37 +373,3 @@ def test_maybe_x64():
         assert jnp.asarray(1.0).dtype == jnp.float32
     with pytest.raises(ValueError, match="dtype"):
         maybe_x64("not-a-dtype")
-
-
-# ---------------------------------------------------------------------------------------------
-# The experiment: compute → results dict → render from the dict alone
-# ---------------------------------------------------------------------------------------------
-
-def test_margin_experiment_computes_then_renders_from_results_alone(tmp_path):
-    from experiments import margin as experiment
-    from experiments.margin import render
-    from experiments.margin.config import get_config
-    from kd_theory.results import OutputDir, to_json
-    config = get_config()
-    config.update(dict(digits_variants=(), xor_dims=(3, 4), xor_num_gates=256, gate_seeds=2, fresh_gates=2048,
-                       vstar_fresh_gates=256))
-    experiment.validate(config)
-    results = experiment.compute(config)
-    assert [r["dataset"] for r in results["rows"]] == ["xor-support-d3", "xor-support-d4"]
-    for r in results["rows"]:
-        draws = [(g["gamma_K_lower"] + g["gamma_K_upper"]) / 2 for g in r["gate_draws"]]
-        assert len(draws) == r["gate_seeds"] == 2 and draws[0] == r["gamma_K"]
-        assert r["gamma_K_seed_min"] == min(draws) and r["gamma_K_seed_max"] == max(draws)
-        np.testing.assert_allclose(r["gamma_K_seed_std"], np.std(draws, ddof=1))
-        assert 0 < r["gamma_K_lower"] <= r["gamma_K_upper"] <= r["norm_bound"]
-        assert r["gamma_upper_fresh_se"] > 0 and r["gamma_symmetric_se"] > 0
-    assert len(experiment.solve_rows(results)) == 4  # one line per (data set, gate draw)
-    # Render from a JSON round trip of the dict, as a report re-rendering results.json would.
-    out = OutputDir(str(tmp_path))
-    render.render(json.loads(to_json(results)), out)
-    text = (tmp_path / "margin.md").read_text()
-    assert "γ_K lower" in text and "xor-support-d4" in text and (tmp_path / "margin.png").stat().st_size > 10_000
-    bad = get_config()
-    bad.gate_seeds = 0
-    with pytest.raises(ValueError, match="gate_seeds"):
-        experiment.validate(bad)

@@ -121,3 +121,75 @@ def test_loglog_slope_leaves_out_censored_points_and_reports_undefined_cases():
     assert math.isnan(singletons.slope)
     with pytest.raises(ValueError, match="one length"):
         stats.loglog_slope([1.0, 2.0], [1.0])
+
+
+def test_loglog_slope_with_finite_size_corrections_recovers_the_asymptotic_exponent():
+    """y = C x^b exp(c₁/x + c₂/x²): the plain fit reads a local slope (and its interval excludes b), the
+    corrected fit gives b exactly."""
+    x = np.array([50.0, 70, 100, 150, 200, 300, 500, 700, 1000])
+    y = 0.25 * x ** -1.0 * np.exp(1.4 / x - 3.0 / x ** 2)
+    plain = stats.loglog_slope(x, y)
+    assert plain.high < -1.0                       # the approach to the limit, resolved
+    fit = stats.loglog_slope(x, y, corrections=2)
+    assert fit.slope == pytest.approx(-1.0, abs=1e-9) and fit.low == pytest.approx(-1.0, abs=1e-6)
+    one = stats.loglog_slope(x, 0.25 * x ** -1.5 * np.exp(1.4 / x), corrections=1)
+    assert one.slope == pytest.approx(-1.5, abs=1e-9)
+    # with groups: one intercept per group, the corrections shared
+    grouped = stats.loglog_slope(np.r_[x, x], np.r_[y, 10 * y], groups=[0] * 9 + [1] * 9, corrections=2)
+    assert grouped.slope == pytest.approx(-1.0, abs=1e-9)
+    # p = 2 + corrections parameters: with p points there is a slope but no interval
+    few = stats.loglog_slope(x[:4], y[:4], corrections=2)
+    assert math.isfinite(few.slope) and math.isnan(few.low)
+    with pytest.raises(ValueError, match="corrections"):
+        stats.loglog_slope(x, y, corrections=-1)
+
+
+def test_loglog_slope_with_corrections_has_its_nominal_coverage():
+    """Over 400 noisy replicates the 95% interval of the corrected exponent covers the truth 95% of the
+    time (binomial: 380 ± 3 SD, SD = 4.4)."""
+    rng = np.random.default_rng(1)
+    x = np.geomspace(20, 2000, 10)
+    truth = 0.25 * x ** -1.0 * np.exp(2.0 / x)
+    covered = 0
+    for _ in range(400):
+        fit = stats.loglog_slope(x, truth * np.exp(0.01 * rng.standard_normal(10)), corrections=1)
+        covered += fit.low <= -1.0 <= fit.high
+    assert 0.95 * 400 - 3 * math.sqrt(400 * 0.95 * 0.05) <= covered <= 0.95 * 400 + 3 * math.sqrt(400 * 0.95 * 0.05)
+
+
+def test_loglog_slope_with_known_errors_is_weighted_least_squares():
+    rng = np.random.default_rng(2)
+    x = np.geomspace(20, 2000, 9)
+    sigma = np.geomspace(1e-3, 1e-5, 9)            # relative errors shrinking by 100×, as a Monte-Carlo γ's
+    y = 0.25 / x * np.exp(2.0 / x + sigma * rng.standard_normal(9))
+    fit = stats.loglog_slope(x, y, corrections=1, sigma=sigma)
+    X = np.column_stack([np.ones(9), np.log(x), 1 / x]) / sigma[:, None]
+    b = np.log(y) / sigma
+    coef = np.linalg.solve(X.T @ X, X.T @ b)
+    chi2 = float(np.sum((b - X @ coef) ** 2)) / 6
+    quantile = scipy_stats.t.ppf(0.975, 6) if chi2 > 1 else scipy_stats.norm.ppf(0.975)
+    half = quantile * math.sqrt(max(1.0, chi2) * np.linalg.inv(X.T @ X)[1, 1])
+    assert fit.slope == pytest.approx(coef[1], abs=1e-10) and fit.reduced_chi2 == pytest.approx(chi2)
+    assert (fit.low, fit.high) == pytest.approx((coef[1] - half, coef[1] + half), abs=1e-10)
+    # equal errors too small for the scatter: χ²_red > 1 rescales to the unweighted fit exactly
+    same = stats.loglog_slope(x, y, corrections=1, sigma=np.full(9, 1e-9))
+    plain = stats.loglog_slope(x, y, corrections=1)
+    assert same.reduced_chi2 > 1 and math.isnan(plain.reduced_chi2)
+    assert (same.slope, same.low, same.high) == pytest.approx((plain.slope, plain.low, plain.high), rel=1e-9)
+    with pytest.raises(ValueError, match="sigma"):
+        stats.loglog_slope(x, y, sigma=np.zeros(9))
+
+
+def test_loglog_slope_with_known_errors_has_its_nominal_coverage():
+    """Heteroscedastic points (errors from 1e-2 to 1e-4): the weighted interval covers the truth 95% of the
+    time over 400 replicates (380 ± 3 SD, SD = 4.4; a little more, since it is never scaled below the known
+    errors)."""
+    rng = np.random.default_rng(3)
+    x = np.geomspace(20, 2000, 10)
+    sigma = np.geomspace(1e-2, 1e-4, 10)
+    covered = 0
+    for _ in range(400):
+        y = 0.25 / x * np.exp(2.0 / x + sigma * rng.standard_normal(10))
+        fit = stats.loglog_slope(x, y, corrections=1, sigma=sigma)
+        covered += fit.low <= -1.0 <= fit.high
+    assert 0.95 * 400 - 3 * math.sqrt(400 * 0.95 * 0.05) <= covered <= 0.97 * 400 + 3 * math.sqrt(400 * 0.97 * 0.03)

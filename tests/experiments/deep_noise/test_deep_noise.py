@@ -1,369 +1,360 @@
-"""The deep experiment: VGG shapes, fixed input noise, the CIFAR loader, the many-run trainer (early
-stopping by masking, vmapped = one by one, the L2 gradient) and the launcher end to end."""
-import csv
+"""The deep experiment (Figure 1) as a user runs it: bad config values refused naming the field, the tiny preset end
+to end with every reported number recomputed from runs.csv, a run killed after one noise level resumes to the same
+results, the two verdicts' rules on hand-made numbers, and diverged runs counted, never averaged."""
 import json
 import math
 import os
-import pickle
+import signal
 import subprocess
+import sys
+from collections import defaultdict
 
-import jax
-import jax.flatten_util
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from experiments import deep_noise
-from experiments.deep_noise import config as deep_config
-from kd_theory import deep_train, images, losses, vgg
-from tests.conftest import PYTHON, REPO
+from experiments.deep_noise import analysis, render
+from experiments.deep_noise.config import get_config
+from kd_theory import stats
 
-TINY_CHANNELS = {"VGG 8+3": (2, 3, 3, 3, 4, 4, 4, 4), "VGG 2+3": (2, 3)}
-
-
-# --- models -------------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("preset, size, maps", [
-    ("VGG 8+3", 8, [(4, 4), (2, 2), (1, 1), (1, 1), (1, 1)]),      # digits: 3 pools, then 1×1 maps
-    ("VGG 8+3", 28, [(14, 14), (7, 7), (3, 3), (1, 1), (1, 1)]),   # MNIST: floor(7/2) = 3
-    ("VGG 8+3", 32, [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]),   # CIFAR: 5 pools, as VGG-11
-    ("VGG 2+3", 8, [(4, 4), (2, 2)]),
-    ("VGG 2+3", 32, [(16, 16), (8, 8)]),
-])
-def test_vgg_layers_and_feature_maps_follow_the_pooling_rule(preset, size, maps):
-    assert vgg.feature_map_sizes(vgg.PRESETS[preset], size, size) == maps
-    channels = TINY_CHANNELS[preset]
-    model = vgg.make_vgg(preset, channels, (5, 6))
-    x = jnp.ones((3, size, size, 1 if size != 32 else 3))
-    params = model.init(jax.random.PRNGKey(0), x)["params"]
-    assert model.apply({"params": params}, x).shape == (3,)
-    convs = [params[f"Conv_{i}"]["kernel"].shape for i in range(len(channels))]
-    assert [c[-1] for c in convs] == list(channels) and all(c[:2] == (3, 3) for c in convs)
-    assert f"Conv_{len(channels)}" not in params
-    # the first dense layer sees the last feature map flattened: the module pools exactly as the rule says
-    h, w = maps[-1]
-    assert params["Dense_0"]["kernel"].shape == (h * w * channels[-1], 5)
-    assert params["Dense_1"]["kernel"].shape == (5, 6) and params["Dense_2"]["kernel"].shape == (6, 1)
-    assert "Dense_3" not in params
-
-
-def test_vgg_refuses_wrong_layer_counts():
-    with pytest.raises(ValueError, match="VGG 8\\+3 needs 8 positive conv channel counts"):
-        vgg.make_vgg("VGG 8+3", (4, 4), (5, 5))
-    with pytest.raises(ValueError, match="2 positive hidden dense widths"):
-        vgg.make_vgg("VGG 2+3", (4, 4), (5,))
-    with pytest.raises(ValueError, match="unknown VGG preset 'VGG 3\\+3'"):
-        vgg.make_vgg("VGG 3+3", (4, 4, 4), (5, 5))
-    with pytest.raises(ValueError, match="shape \\(n, H, W, C\\)"):
-        vgg.make_vgg("VGG 2+3", (4, 4), (5, 5)).init(jax.random.PRNGKey(0), jnp.ones((2, 8, 8)))
-
-
-# --- data and noise -------------------------------------------------------------------------------------------------
-
-def test_digits_binary_task_and_stratified_80_10_10_split():
-    pixels, digits = images.digits_images()
-    assert pixels.shape == (1797, 8, 8, 1) and pixels.min() == 0 and pixels.max() == 1
-    X, y, strata = images.binary_task(pixels, digits, range(5), range(5, 10))
-    assert np.array_equal(y == 1, strata > 4) and len(y) == 1797
-    train, val, test = images.stratified_split(strata, (0.8, 0.1, 0.1), seed=3)
-    assert len(train) + len(val) + len(test) == 1797 and abs(len(val) - 180) <= 1 and abs(len(test) - 180) <= 1
-    assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
-    for d in range(10):  # stratified: each digit's share is the same in every part, to rounding
-        assert abs(np.mean(strata[test] == d) - np.mean(strata == d)) < 0.02
-    sub = images.stratified_split(strata, (0.8, 0.1, 0.1), seed=3, max_examples=500)
-    assert sum(map(len, sub)) == 500
-    X3, y3, _ = images.binary_task(pixels, digits, (3,), (5,))
-    assert len(y3) == np.sum((digits == 3) | (digits == 5)) and set(np.unique(y3)) == {-1, 1}
-    with pytest.raises(ValueError, match="disjoint"):
-        images.binary_task(pixels, digits, (3, 5), (5,))
-    with pytest.raises(ValueError, match="three positive shares"):
-        images.stratified_split(strata, (0.8, 0.1, 0.2))
-
-
-def test_noise_is_fixed_per_example_and_has_the_asked_variance():
-    pixels, digits = images.digits_images()
-    X, y, strata = images.binary_task(pixels, digits, range(5), range(5, 10))
-    split = images.stratified_split(strata, seed=0)
-    xi = images.standard_noise(X.shape, seed=7)
-    assert np.array_equal(xi, images.standard_noise(X.shape, seed=7))
-    low, high = images.noisy_splits(X, y, split, 0.01, xi), images.noisy_splits(X, y, split, 0.2, xi)
-    for part, idx in zip((0, 2, 4), split):
-        # every split carries its own examples' fixed draw, scaled by √v (the same ξ at each variance)
-        np.testing.assert_allclose(low[part] - X[idx], 0.1 * xi[idx], atol=1e-6)
-        np.testing.assert_allclose(high[part] - X[idx], math.sqrt(0.2) * xi[idx], atol=1e-6)
-    # sample variance of N = 115,008 draws: its standard error is v·√(2/(N−1)); allow 5 of them
-    for v in (0.03, 0.2):
-        noise = images.add_noise(X, v, xi) - X
-        assert abs(noise.var() - v) < 5 * v * math.sqrt(2 / (noise.size - 1))
-        assert abs(noise.mean()) < 5 * math.sqrt(v / noise.size)
-    assert np.array_equal(images.add_noise(X, 0.0, xi), X)
-    for bad in (-0.01, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match=f"noise variance must be a finite number ≥ 0; got {bad}"):
-            images.add_noise(X, bad, xi)
-    with pytest.raises(ValueError, match="does not match images"):
-        images.add_noise(X, 0.1, xi[:10])
-    with pytest.raises(ValueError, match="shape \\(n, H, W, C\\)"):
-        images.check_images(np.zeros((4, 8, 8)))
-
-
-def _write_cifar(folder, sizes, rng, skip=()):
-    """Small CIFAR-10 python batches (as the official ones: dict of bytes keys, data (N, 3072) uint8)."""
-    os.makedirs(folder, exist_ok=True)
-    written = {}
-    for name, n in zip(images.CIFAR_FILES, sizes):
-        if name in skip:
-            continue
-        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n).tolist()
-        with open(os.path.join(folder, name), "wb") as fh:
-            pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data}, fh)
-        written[name] = (data, labels)
-    return written
-
-
-def test_cifar_loader_reads_the_python_batches(tmp_path):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "cifar-10-batches-py"
-    written = _write_cifar(folder, (3, 4, 2, 5, 3, 6), rng)
-    for directory in (folder, tmp_path):   # the batch folder itself, or the folder that holds it
-        X, labels = images.cifar10_images(str(directory))
-        assert X.shape == (23, 32, 32, 3) and X.dtype == np.float32 and X.min() >= 0 and X.max() <= 1
-        data = np.concatenate([written[n][0] for n in images.CIFAR_FILES])
-        assert labels.tolist() == sum((written[n][1] for n in images.CIFAR_FILES), [])
-        # row layout: 1024 red, then 1024 green, then 1024 blue values, each a 32×32 image row-major
-        i, r, c = 7, 5, 30
-        for ch in range(3):
-            assert X[i, r, c, ch] == pytest.approx(data[i, ch * 1024 + r * 32 + c] / 255.0)
-    Xb, yb, classes = images.binary_task(X, labels, (3,), (5,))
-    assert np.array_equal(classes, labels[(labels == 3) | (labels == 5)]) and np.array_equal(yb == 1, classes == 5)
-
-
-def test_cifar_loader_errors_name_the_file(tmp_path):
-    rng = np.random.default_rng(1)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        images.cifar10_images(str(tmp_path / "nowhere"))
-    partial = tmp_path / "partial"
-    _write_cifar(partial, (2,) * 6, rng, skip=("data_batch_3", "test_batch"))
-    with pytest.raises(FileNotFoundError, match="lacks data_batch_3, test_batch"):
-        images.cifar10_images(str(partial))
-    bad = tmp_path / "bad"
-    _write_cifar(bad, (2,) * 6, rng)
-    with open(bad / "data_batch_2", "wb") as fh:
-        pickle.dump({b"data": np.zeros((2, 1024), np.uint8), b"labels": [0, 1]}, fh)
-    with pytest.raises(ValueError, match="data_batch_2: 'data' must have shape \\(N, 3072\\).*\\(2, 1024\\)"):
-        images.cifar10_images(str(bad))
-    with open(bad / "data_batch_2", "wb") as fh:
-        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1, 2]}, fh)
-    with pytest.raises(ValueError, match="data_batch_2: 'labels' must have shape \\(2,\\)"):
-        images.cifar10_images(str(bad))
-    with open(bad / "data_batch_2", "wb") as fh:
-        fh.write(b"not a pickle")
-    with pytest.raises(ValueError, match="data_batch_2 is not a CIFAR-10 python batch"):
-        images.cifar10_images(str(bad))
-
-
-# --- training -------------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_task():
-    pixels, digits = images.digits_images()
-    X, y, strata = images.binary_task(pixels, digits, range(5), range(5, 10))
-    train, val, test = images.stratified_split(strata, seed=0, max_examples=200)
-    s = images.noisy_splits(X, y, (train, val, test), 0.05, images.standard_noise(X.shape, 0))
-    return s, vgg.make_vgg("VGG 2+3", (2, 3), (4, 4))
-
-
-HYPER = deep_train.Hyper(learning_rate=3e-3, l2=1e-3, batch_size=32, max_epochs=10, patience=2)
-
-
-@pytest.mark.parametrize("runs_per_vmap, unroll", [(0, False), (1, True)])   # the GPU and the CPU layout
-def test_runs_trained_together_equal_runs_trained_one_by_one(tiny_task, runs_per_vmap, unroll):
-    data, model = tiny_task
-    hyper = HYPER._replace(runs_per_vmap=runs_per_vmap, unroll_epoch=unroll)
-    keys = jax.random.split(jax.random.PRNGKey(4), 4)
-    hard = np.asarray(losses.hard_target(data.y_train.astype(np.float32)))
-    targets = np.stack([hard, hard, np.clip(hard, 0.2, 0.8), hard])   # runs may differ in targets too
-    together = deep_train.train_runs(model, keys, data.X_train, targets, data.X_val, data.y_val, hyper)
-    stops = np.asarray(together.epochs)
-    assert stops.min() < hyper.max_epochs, "the test needs a run that stops early"
-    for i in range(len(keys)):
-        alone = deep_train.train_runs(model, keys[i:i + 1], data.X_train, targets[i:i + 1], data.X_val, data.y_val,
-                                      hyper)
-        assert int(alone.epochs[0]) == stops[i] and int(alone.best_epoch[0]) == int(together.best_epoch[i])
-        assert float(alone.best_val_acc[0]) == pytest.approx(float(together.best_val_acc[i]), abs=1e-6)
-        for a, b in zip(jax.tree.leaves(alone.best_params), jax.tree.leaves(together.best_params)):
-            np.testing.assert_allclose(a[0], b[i], rtol=1e-4, atol=1e-5)
-    # the kept parameters are those of the best epoch: their validation accuracy is the recorded best
-    val_acc = deep_train.run_accuracy(model, together.best_params, data.X_val, data.y_val)
-    np.testing.assert_allclose(np.asarray(val_acc), np.asarray(together.best_val_acc), atol=1e-6)
-    # a run stops exactly `patience` epochs after its best one, or at max_epochs
-    best = np.asarray(together.best_epoch)
-    assert np.all((stops == np.minimum(best + hyper.patience, hyper.max_epochs)))
-
-
-def test_a_stopped_run_never_changes_while_others_train(tiny_task):
-    data, model = tiny_task
-    keys = jax.random.split(jax.random.PRNGKey(4), 4)
-    targets = np.tile(np.asarray(losses.hard_target(data.y_train.astype(np.float32))), (4, 1))
-    state = deep_train.compiled_init(model, data.X_train.shape[1:], HYPER)(keys)
-    epoch = deep_train.compiled_epoch(model, HYPER)
-    history = [state]
-    for _ in range(HYPER.max_epochs):
-        history.append(epoch(history[-1], jnp.asarray(data.X_train), jnp.asarray(targets), jnp.asarray(data.X_val),
-                             jnp.asarray(data.y_val)))
-    active = np.stack([np.asarray(s.active) for s in history])          # (epochs + 1, runs)
-    frozen_checked = 0
-    for run in range(len(keys)):
-        stopped = np.flatnonzero(~active[:, run])
-        if stopped.size == 0:
-            continue
-        first = stopped[0]
-        assert np.all(~active[first:, run]), "a stopped run never restarts"
-        for later in history[first + 1:]:
-            for a, b in zip(jax.tree.leaves(history[first]), jax.tree.leaves(later)):
-                np.testing.assert_array_equal(np.asarray(a)[run], np.asarray(b)[run])
-            frozen_checked += 1
-        # meanwhile some other run that was still active did change
-        others = [r for r in range(len(keys)) if active[first, r]]
-        if others:
-            r = others[0]
-            before = np.asarray(history[first].params["params"]["Dense_2"]["kernel"])[r]
-            after = np.asarray(history[first + 1].params["params"]["Dense_2"]["kernel"])[r]
-            assert not np.array_equal(before, after)
-    assert frozen_checked > 0, "the test needs a run that stops before the last epoch"
-
-
-def test_l2_objective_gradient_matches_the_formula_and_finite_differences(x64):
-    model = vgg.make_vgg("VGG 2+3", (2, 3), (4, 4))
-    key_x, key_p, key_t = jax.random.split(jax.random.PRNGKey(0), 3)
-    x = jax.random.uniform(key_x, (5, 8, 8, 1), jnp.float64)
-    t = jax.random.uniform(key_t, (5,), jnp.float64)
-    params = jax.tree.map(lambda a: a.astype(jnp.float64), model.init(key_p, x))
-    params = jax.tree.map(lambda a: a + 0.1, params)   # non-zero biases: they must get no L2 gradient
-    lam = 0.3
-    kernels = [p for path, p in jax.tree_util.tree_leaves_with_path(params) if path[-1].key == "kernel"]
-    assert len(kernels) == 5   # 2 conv + 3 dense
-    assert float(deep_train.l2_penalty(params)) == pytest.approx(0.5 * sum(float(jnp.sum(k ** 2)) for k in kernels))
-    data_loss = lambda p: jnp.mean(jax.nn.softplus(model.apply(p, x)) - t * model.apply(p, x))
-    grad = jax.grad(deep_train.objective)(params, model.apply, x, t, lam)
-    expected = jax.tree_util.tree_map_with_path(
-        lambda path, g, p: g + (lam * p if path[-1].key == "kernel" else 0.0), jax.grad(data_loss)(params), params)
-    for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(expected)):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    flat, unflatten = jax.flatten_util.ravel_pytree(params)
-    f = jax.jit(lambda v: deep_train.objective(unflatten(v), model.apply, x, t, lam))
-    g = jax.flatten_util.ravel_pytree(grad)[0]
-    h = 1e-6
-    for i in np.random.default_rng(0).choice(flat.size, 12, replace=False):
-        e = jnp.zeros_like(flat).at[i].set(h)
-        assert float((f(flat + e) - f(flat - e)) / (2 * h)) == pytest.approx(float(g[i]), rel=1e-5, abs=1e-8)
-
-
-# --- the experiment -------------------------------------------------------------------------------------------------
+# --- config ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("key, value, message", [
-    ("noise_vars", (0.01, -0.1), "config.noise_vars=(0.01, -0.1) is not allowed: finite numbers >= 0"),
-    ("preset", "svhn", "config.preset='svhn' is not allowed: digits, mnist, cifar"),
-    ("teacher_channels", (4, 4), "config.teacher_channels=(4, 4) is not allowed: 8 positive integers for VGG 8+3"),
-    ("student_dense", (4, 0), "config.student_dense"),
-    ("temperatures", (0.0,), "config.temperatures"),
-    ("report_seeds", 1, "at least 2"),
-    ("split", (0.8, 0.1, 0.2), "config.split"),
-    ("positive_classes", (4, 5), "config.positive_classes"),
-    ("negative_classes", (11,), "config.negative_classes"),
-    ("max_examples", -2, "config.max_examples"),
-    ("max_examples", 80, "config.max_examples"),
-    ("patience", 0, "config.patience"),
-    ("l2", -1.0, "config.l2"),
-    ("runs_per_vmap", -3, "config.runs_per_vmap"),
+    ("noise_vars", (0.01, -0.1), "--config.noise_vars=(0.01, -0.1) is not allowed"),
+    ("noise_vars", (0.2, 0.1), "increasing"),
+    ("dataset", "svhn", "one of digits, mnist, cifar"),
+    ("teacher.channels", (4, 4), "--config.teacher.channels=(4, 4) is not allowed: 8 channel counts"),
+    ("student.channels", (4, 4, 4), "2 channel counts, one per 3×3 conv layer of VGG 2+3"),
+    ("student.dense", (4, 0), "--config.student.dense"),
+    ("temperatures", (0.0,), "--config.temperatures"),
+    ("report_seeds", 1, "--config.report_seeds=1"),
+    ("split", (0.8, 0.1, 0.2), "summing to 1"),
+    ("positive_classes", (4, 5), "--config.positive_classes=(4, 5) is not allowed: classes not also in the negative"),
+    ("negative_classes", (11,), "--config.negative_classes"),
+    ("max_examples", 40, "--config.max_examples=40"),
+    ("patience", 0, "--config.patience=0"),
+    ("l2", -1.0, "--config.l2=-1.0"),
+    ("learning_rate", float("nan"), "--config.learning_rate=nan"),
+    ("runs_per_vmap", -1, "--config.runs_per_vmap=-1"),
+    ("select_seeds", 0, "--config.select_seeds=0"),
+    ("data_dir", "/tmp", "None with --config.dataset=digits"),
 ])
-def test_bad_config_values_are_refused_naming_the_key(key, value, message):
-    config = deep_config.get_config()
-    config[key] = value
+def test_bad_values_are_refused_naming_the_field(key, value, message):
+    config = get_config()
+    node, *rest = key.split(".")
+    if rest:
+        config[node][rest[0]] = value
+    else:
+        config[key] = value
     with pytest.raises(ValueError) as err:
         deep_noise.validate(config)
     assert message in str(err.value)
 
 
-def test_cifar_preset_needs_a_data_dir():
-    config = deep_config.get_config()
-    config.preset = "cifar"
-    with pytest.raises(ValueError, match="config.data_dir=''"):
+def test_data_dir_is_a_folder_or_for_cifar_an_archive_file(tmp_path):
+    archive, other = tmp_path / "cifar.tar.gz", tmp_path / "cifar.zip"
+    archive.write_bytes(b"")
+    other.write_bytes(b"")
+    config = get_config("cifar")
+    for accepted in (str(archive), str(tmp_path)):
+        config.data_dir = accepted
+        deep_noise.validate(config)
+    for refused in (str(other), str(tmp_path / "absent"), None):
+        config.data_dir = refused
+        with pytest.raises(ValueError, match="--config.data_dir="):
+            deep_noise.validate(config)
+    config = get_config("mnist")
+    config.data_dir = str(archive)   # MNIST reads a folder of IDX files only
+    with pytest.raises(ValueError, match="MNIST IDX files"):
         deep_noise.validate(config)
 
 
-def _launch(*args, timeout=600):
-    return subprocess.run([PYTHON, "-m", "experiments.run", "--experiment=deep_noise", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+def test_presets_set_the_papers_protocol_and_unset_is_none():
+    default, paper = get_config(), get_config("paper")
+    assert default.max_examples is None and default.runs_per_vmap is None and default.unroll_epoch is None
+    assert default.negative_classes is None and default.data_dir is None
+    assert paper.dataset == "cifar" and paper.data_dir.endswith("cifar10/cifar10-jpeg.tar.gz")
+    assert tuple(paper.teacher.channels) == (64, 128, 256, 256, 512, 512, 512, 512)
+    assert (paper.patience, paper.max_epochs, tuple(paper.split), paper.report_seeds) == (20, 100, (0.8, 0.1, 0.1), 10)
+    assert deep_noise.data_settings(paper)["negative_classes"] == [3] and deep_noise.data_settings(paper)[
+        "positive_classes"] == [5]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--config.noise_vars=(0.01,-0.05)"], "config.noise_vars"),
-    (["--config.preset=cifar", "--config.data_dir={empty}"], "lacks data_batch_1"),
+    (["--config.noise_vars=(0.01,-0.05)"], "--config.noise_vars"),
+    (["--config.dataset=cifar", "--config.data_dir={absent}"], "--config.data_dir="),
+    (["--config.teacher.channels=(4,4)"], "--config.teacher.channels"),
 ])
-def test_launcher_refuses_bad_input_and_writes_nothing(tmp_path, args, message):
-    empty = tmp_path / "empty"
-    empty.mkdir()
+def test_the_launcher_refuses_with_exit_code_2_and_writes_nothing(tmp_path, launch, args, message):
     out = tmp_path / "out"
-    done = _launch(f"--out={out}", *[a.format(empty=empty) for a in args])
-    assert done.returncode != 0 and message in done.stderr
+    done = launch("--experiment=deep_noise", f"--out={out}", *[a.format(absent=tmp_path / "absent") for a in args])
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert not out.exists()
 
 
-TINY = ["--config.noise_vars=(0.01,0.2)", "--config.select_seeds=2", "--config.report_seeds=2",
-        "--config.temperatures=(1.0,4.0)", "--config.max_examples=200", "--config.max_epochs=3",
-        "--config.patience=2", "--config.teacher_channels=(2,3,3,3,4,4,4,4)", "--config.teacher_dense=(8,8)",
-        "--config.student_channels=(2,3)", "--config.student_dense=(4,4)"]
+# --- end to end -----------------------------------------------------------------------------------------------------
+
+# the tiny preset with three levels and enough images and epochs that a level takes a moment (the kill test)
+E2E = ["--experiment=deep_noise", "--preset=tiny", "--config.noise_vars=(0.0,0.01,0.2)", "--config.max_examples=600",
+       "--config.max_epochs=12", "--config.patience=12"]
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory, launch, read_csv_rows):
+    out = tmp_path_factory.mktemp("deep_noise") / "out"
+    done = launch(*E2E, f"--out={out}", "--config.progress=True")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
+
 
 
 @pytest.mark.slow
-def test_launcher_end_to_end_writes_every_file_and_its_numbers_come_from_the_runs(tmp_path):
-    out = tmp_path / "out"
-    done = _launch(f"--out={out}", *TINY)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert {"config.json", "runs.csv", "results.json", "deep_noise.md", "deep_noise.png"} <= set(os.listdir(out))
+def test_writes_every_file_with_progress_and_the_verdicts(e2e):
+    out, done, results, rows = e2e
+    assert {"config.json", "runs.csv", "results.json", "deep_noise.md", "deep_noise.png",
+            "deep_noise_gap.png"} <= set(os.listdir(out))
     config = json.loads((out / "config.json").read_text())
-    assert config["config"]["report_seeds"] == 2 and config["environment"]["jax_version"] == jax.__version__
-    assert config["environment"]["backend"] and config["environment"]["device"]
-    results = json.loads((out / "results.json").read_text())
-    with open(out / "runs.csv") as fh:
-        runs = list(csv.DictReader(fh))
-    # 2 noise levels × 4 seeds × (teacher + hard + 2 temperatures)
-    assert len(runs) == 2 * 4 * 4
-    assert {(r["noise_var"], r["model"]) for r in results["rows"]} == {(v, m) for v in (0.01, 0.2)
-                                                                       for m in ("teacher", "hard", "soft")}
-    for row in results["rows"]:
-        assert {"noise_var", "model", "test_acc_mean", "test_acc_std", "n_seeds"} <= set(row) and row["n_seeds"] == 2
-        T = "" if row["temperature"] is None else str(row["temperature"])
-        acc = [float(r["test_acc"]) for r in runs if float(r["noise_var"]) == row["noise_var"] and
-               r["model"] == row["model"] and r["role"] == "report" and r["temperature"] == T]
-        assert row["test_acc_mean"] == pytest.approx(np.mean(acc)) and row["test_acc_std"] == pytest.approx(
-            np.std(acc, ddof=1))
-    for chosen in results["chosen_temperature"]:   # T chosen on the selection seeds' validation accuracy
-        val = {T: np.mean([float(r["val_acc"]) for r in runs if r["model"] == "soft" and r["role"] == "select"
-                           and float(r["noise_var"]) == chosen["noise_var"] and float(r["temperature"]) == T])
-               for T in (1.0, 4.0)}
-        best = max(val.values())
-        assert chosen["temperature"] == min(T for T, v in val.items() if v == best)
-    assert [g["noise_var"] for g in results["gaps"]] == [0.01, 0.2] and all("p_holm" in g for g in results["gaps"])
-    assert results["paper"]["soft"][3] == 74.9 and "| 0.2 |" in (out / "deep_noise.md").read_text()
-    # each finished level is on disk: a rerun (e.g. after an interruption) reuses them and trains nothing
-    again = _launch(f"--out={out}", *TINY)
+    assert config["preset"] == "tiny" and config["config"]["max_epochs"] == 12
+    # progress bars: levels and epochs, with elapsed time and time left ("<")
+    assert "noise levels" in done.stderr and "teachers" in done.stderr and "students" in done.stderr
+    assert "epoch/s" in done.stderr or "s/epoch" in done.stderr
+    # 3 levels × 3 seeds × (teacher + hard + 2 temperatures)
+    assert len(rows) == 3 * 3 * 4 and len(os.listdir(out / "levels")) == 3
+    for verdict in (results, results["widening_verdict"]):
+        assert verdict["claim"]["type"] == "prediction" and "papers.md §1.8" in verdict["claim"]["source"]
+        names = [p["name"] for p in verdict["preconditions"]]
+        assert names[0].startswith("teacher lead (mean over v = 0, 0.2)")
+        assert names[1:] == ["noise levels span the paper's range", "converged (temperature)", "converged (training)",
+                             "power"]
+        if not all(p["met"] for p in verdict["preconditions"]):
+            assert verdict["verdict"] == "inconclusive"
+    md = (out / "deep_noise.md").read_text()
+    assert "Verdict (the gap at high noise)" in md and "Verdict (the gap grows with the noise)" in md
+
+
+@pytest.mark.slow
+def test_reported_numbers_recompute_from_runs_csv(e2e):
+    _, _, results, rows = e2e
+    report = [r for r in rows if r["role"] == "report" and not r["diverged"]]
+    assert sorted({r["seed"] for r in rows if r["role"] == "select"}) == [0]
+    assert sorted({r["seed"] for r in report}) == [1, 2]
+    chosen = {}
+    for c in results["chosen_temperature"]:   # T chosen on the selection seed's validation accuracy, ties → lower T
+        val = {T: np.mean([r["val_acc"] for r in rows if r["model"] == "soft" and r["role"] == "select"
+                           and r["noise_var"] == c["noise_var"] and r["temperature"] == T]) for T in (1.0, 4.0)}
+        assert c["temperature"] == min(T for T, v in val.items() if v == max(val.values()))
+        chosen[c["noise_var"]] = c["temperature"]
+
+    def accs(v, model):
+        return {r["seed"]: r["test_acc"] for r in report if r["noise_var"] == v and r["model"] == model
+                and (model != "soft" or r["temperature"] == chosen[v])}
+    for t in results["rows"]:
+        values = list(accs(t["noise_var"], t["model"]).values())
+        assert t["test_acc_mean"] == pytest.approx(np.mean(values)) and t["n_seeds"] == len(values) == 2
+        assert t["test_acc_std"] == pytest.approx(np.std(values, ddof=1))
+    for g in results["gaps"]:
+        soft, hard = accs(g["noise_var"], "soft"), accs(g["noise_var"], "hard")
+        assert g["gap_mean"] == pytest.approx(np.mean([soft[s] - hard[s] for s in hard]))
+        if not g["deterministic"]:
+            assert g["gap_low_adj"] <= g["gap_low"] <= g["gap_mean"] <= g["gap_high"] <= g["gap_high_adj"]
+    w = results["gap_widening"]
+    diffs = [(accs(0.2, "soft")[s] - accs(0.2, "hard")[s]) - (accs(0.0, "soft")[s] - accs(0.0, "hard")[s])
+             for s in (1, 2)]
+    assert (w["low_noise_var"], w["high_noise_var"]) == (0.0, 0.2) and w["mean"] == pytest.approx(np.mean(diffs))
+    lead = next(p for p in results["preconditions"] if p["name"].startswith("teacher lead"))
+    best = {v: max(np.mean(list(accs(v, "hard").values())), np.mean(list(accs(v, "soft").values())))
+            for v in (0.0, 0.2)}
+    expected = 100 * np.mean([np.mean(list(accs(v, "teacher").values())) - best[v] for v in (0.0, 0.2)])
+    assert lead["value"] == pytest.approx(expected, abs=1e-3) and lead["met"] == (expected >= 3)
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_one_level_resumes_to_the_same_results(e2e, tmp_path, repo):
+    """SIGKILL as soon as the first level is reported (stored), then the same command again: the stored level
+    is reused, the others trained, and runs.csv and every number equal those of the uninterrupted run."""
+    reference_out, _, reference, _ = e2e
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "experiments.run", *E2E, f"--out={out}"]
+    child = subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             text=True)
+    try:
+        for line in child.stderr:
+            if line.startswith("noise variance 0:"):
+                child.send_signal(signal.SIGKILL)
+                break
+    finally:
+        child.wait(timeout=300)
+    assert child.returncode == -signal.SIGKILL
+    stored = os.listdir(out / "levels")
+    assert 1 <= len(stored) < 3, f"killed too late to test a resume: {stored}"
+    assert not (out / "results.json").exists()
+    again = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("reusing the finished level") == 2 and "teachers:" not in again.stderr
-    assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+    assert again.stderr.count("reused from levels/") == len(stored)
+    assert (out / "runs.csv").read_text() == (reference_out / "runs.csv").read_text()
+    results = json.loads((out / "results.json").read_text())
+    for key in ("rows", "gaps", "gap_widening", "verdict", "preconditions", "widening_verdict", "chosen_temperature"):
+        assert results[key] == reference[key], key
 
 
-def test_a_finished_level_is_reused_only_with_the_same_settings(tmp_path):
-    from experiments import deep_noise
-    from experiments.deep_noise.config import get_config
+@pytest.mark.slow
+def test_diverging_runs_are_counted_and_never_averaged(tmp_path, launch, read_csv_rows):
+    out = tmp_path / "out"
+    done = launch("--experiment=deep_noise", "--preset=tiny", f"--out={out}", "--config.learning_rate=1e38")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    rows = read_csv_rows(out / "runs.csv")
+    assert results["n_diverged"] == sum(r["diverged"] for r in rows) > 0 and "diverged" in done.stderr
+    assert all(t["n_seeds"] + t["n_diverged"] == 2 for t in results["rows"])
+    md = (out / "deep_noise.md").read_text()
+    assert "runs diverged" in md and "nan" not in md.lower().replace("n/a", "")
+    assert results["verdict"] == "inconclusive"
+
+
+# --- resume unit ----------------------------------------------------------------------------------------------------
+
+def test_a_level_is_stored_once_and_reused_only_for_the_same_unit(tmp_path):
+    from kd_theory.results import payload_key  # the key a stored level is filed under
+    config = get_config("tiny")
+    settings = deep_noise.data_settings(config)
+    hyper = deep_noise.hyperparameters(config)
+    unit = deep_noise.level_unit(config, settings, hyper, 0.01)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return [{"model": "teacher", "temperature": None, "seed": 0, "test_acc": 0.5, "diverged": False}]
+    rows, reused = deep_noise.stored_level(str(tmp_path), unit, compute)
+    assert not reused and len(calls) == 1
+    assert deep_noise.stored_level(str(tmp_path), unit, compute) == (rows, True) and len(calls) == 1
+    # the other levels, α and the progress bars do not determine a level; its data, networks and training do
+    for key, value in (("alpha", 0.01), ("progress", True), ("noise_vars", (0.01,))):
+        changed = get_config("tiny")
+        changed[key] = value
+        assert deep_noise.level_unit(changed, settings, hyper, 0.01) == unit
+    changed = get_config("tiny")
+    changed.student.channels = (3, 3)
+    assert payload_key(deep_noise.level_unit(changed, settings, hyper, 0.01)) != payload_key(unit)
+    assert payload_key(deep_noise.level_unit(config, settings, hyper._replace(l2=0.0), 0.01)) != \
+        payload_key(unit)
+    assert payload_key(deep_noise.level_unit(config, settings, hyper, 0.2)) != payload_key(unit)
+
+
+# --- the verdicts on hand-made numbers -------------------------------------------------------------------------------
+
+def _rows(gap_low=0.01, gap_high=0.09, teacher=0.85, hard=(0.78, 0.66), best_T=2.0, levels=(0.01, 0.2),
+          diverged=()):
+    """Rows of 2 selection + 8 report seeds at two levels: teacher ≈ ``teacher``, hard ≈ ``hard[level]``, soft at
+    every T of (1, 2, 4) = hard + gap (best at ``best_T`` on validation, 2 points worse elsewhere), a small
+    seed-to-seed spread; runs (noise_var, model, T, seed) in ``diverged`` are marked diverged with NaN accuracy."""
+    rows = []
+    for li, v in enumerate(levels):
+        gap = (gap_low, gap_high)[li]
+        for s in range(10):
+            role = "select" if s < 2 else "report"
+            e = 0.004 * ((s * 7) % 5 - 2)
+            runs = [("teacher", None, teacher + e), ("hard", None, hard[li] + e)]
+            runs += [("soft", T, hard[li] + e + gap + 0.002 * ((s * 3) % 4 - 1.5) - (0 if T == best_T else 0.02))
+                     for T in (1.0, 2.0, 4.0)]
+            for model, T, acc in runs:
+                bad = (v, model, T, s) in diverged
+                rows.append({"noise_var": v, "model": model, "temperature": T, "seed": s, "role": role,
+                             "val_acc": math.nan if bad else acc, "test_acc": math.nan if bad else acc,
+                             "best_epoch": 10, "epochs": 30, "train_loss": 0.1, "settled": True, "diverged": bad})
+    return rows
+
+
+def _config(noise_vars=(0.01, 0.2)):
+    config = get_config()
+    config.noise_vars, config.temperatures, config.select_seeds, config.report_seeds = noise_vars, (1.0, 2.0, 4.0), 2, 8
+    return config
+
+
+def _judge(rows, config=None):
+    results = analysis.analyse(rows, config or _config())
+    return results["verdict"], results["widening_verdict"]["verdict"], results
+
+
+@pytest.mark.parametrize("kwargs, headline, widening", [
+    ({}, "reproduced", "reproduced"),                                       # +9 at 0.2, widening +8: the paper's
+    ({"gap_high": 0.04}, "partly reproduced", "partly reproduced"),       # significant, smaller than 8.2 / 6.9
+    ({"gap_low": 0.03, "gap_high": -0.03}, "contradicted", "contradicted"),
+    ({"gap_high": 0.0, "gap_low": 0.0}, "not reproduced", "not reproduced"),
+])
+def test_the_outcome_rules_when_every_precondition_holds(kwargs, headline, widening):
+    got_headline, got_widening, results = _judge(_rows(**kwargs))
+    assert all(p["met"] for p in results["preconditions"]), results["preconditions"]
+    assert (got_headline, got_widening) == (headline, widening)
+
+
+def test_a_teacher_that_does_not_lead_makes_both_verdicts_inconclusive_never_not_reproduced():
+    headline, widening, results = _judge(_rows(teacher=0.70, gap_high=0.0, gap_low=0.0))
+    assert headline == widening == "inconclusive"
+    lead = results["preconditions"][0]
+    # mean over the two levels of teacher − best student (soft = hard here): (0.70 − 0.78) and (0.70 − 0.66)
+    assert not lead["met"] and lead["value"] == pytest.approx(100 * np.mean([0.70 - 0.78, 0.70 - 0.66]), abs=0.05)
+    assert "teacher lead" in results["evidence"] and "not reproduced" in results["evidence"]
+    assert results["settle"]
+
+
+def test_levels_outside_the_papers_range_and_a_temperature_at_the_edge_are_named():
+    _, _, results = _judge(_rows(levels=(0.05, 0.1)), _config((0.05, 0.1)))
+    unmet = [p["name"] for p in results["preconditions"] if not p["met"]]
+    assert unmet == ["noise levels span the paper's range"] and results["verdict"] == "inconclusive"
+    _, _, results = _judge(_rows(best_T=4.0))
+    unmet = [p for p in results["preconditions"] if not p["met"]]
+    assert [p["name"] for p in unmet] == ["converged (temperature)"]
+    assert unmet[0]["value"] == ["temperature=4 noise_var=0.01", "temperature=4 noise_var=0.2"]
+
+
+def test_diverged_runs_are_counted_left_out_and_shown(tmp_path):
     from kd_theory.results import OutputDir
-    out, config = OutputDir(str(tmp_path)), get_config()
-    assert deep_noise.finished_level(out, config, 0.05) is None            # nothing written yet
-    rows = [{"model": "teacher", "temperature": None, "seed": 0, "test_acc": 0.5}]
-    out.write_json(deep_noise.level_file(0.05), {"config": deep_noise.level_config(config), "rows": rows})
-    assert deep_noise.finished_level(out, config, 0.05) == rows
-    config.noise_vars, config.alpha = (0.05,), 0.01                         # not part of a level's settings
-    assert deep_noise.finished_level(out, config, 0.05) == rows
-    config.learning_rate = 3e-3                                             # a different run: train again
-    assert deep_noise.finished_level(out, config, 0.05) is None
+    bad = {(0.2, "soft", 2.0, 3), (0.2, "teacher", None, 4), (0.01, "soft", 2.0, 0)}
+    rows = _rows(diverged=bad)
+    results = analysis.analyse(rows, _config())
+    assert results["n_diverged"] == 3 and len(results["diverged_runs"]) == 3
+    table = {(t["noise_var"], t["model"]): t for t in results["rows"]}
+    assert table[(0.2, "soft")]["n_seeds"] == 7 and table[(0.2, "soft")]["n_diverged"] == 1
+    assert table[(0.2, "teacher")]["n_seeds"] == 7 and math.isfinite(table[(0.2, "teacher")]["test_acc_mean"])
+    sane = [r["test_acc"] for r in rows if r["noise_var"] == 0.2 and r["model"] == "soft" and r["temperature"] == 2.0
+            and r["role"] == "report" and not r["diverged"]]
+    assert table[(0.2, "soft")]["test_acc_mean"] == pytest.approx(np.mean(sane))
+    gap = {g["noise_var"]: g for g in results["gaps"]}[0.2]
+    assert gap["n_seeds"] == 7 and gap["n_diverged"] == 1
+    # a temperature that diverged on a selection seed is never chosen, even if its other runs look best: at 0.01 the
+    # best T (2) lost selection seed 0, so the next best, T = 1 and 4 tied, goes to the lower
+    assert {c["noise_var"]: c["temperature"] for c in results["chosen_temperature"]} == {0.01: 1.0, 0.2: 2.0}
+    all_bad = {(v, m, T, s) for v in (0.01, 0.2) for m, T in (("soft", 2.0),) for s in range(2, 10)}
+    results = analysis.analyse(_rows(diverged=all_bad), _config())
+    soft = {t["noise_var"]: t for t in results["rows"] if t["model"] == "soft"}
+    assert soft[0.2]["n_seeds"] == 0 and render.cell(soft[0.2]) == "diverged (8 runs)"
+    assert results["verdict"] == "inconclusive"   # no pairs to test: the power precondition says so
+    results.update({"experiment": "deep_noise", "timings": {"total_s": 1.0},
+                    "data": {"source": "hand-made", "dataset": "digits", "negative_classes": [0],
+                             "positive_classes": [1],
+                             "n_train": 1, "n_val": 1, "n_test": 1, "image_shape": [8, 8, 1], "noise": "none"},
+                    "models": {r: {"name": r, "channels": [1], "dense": [1, 1], "feature_maps": []}
+                               for r in ("teacher", "student")},
+                    "training": {"learning_rate": 1e-3, "l2": 0.0, "l2_form": "-", "batch_size": 1, "patience": 1,
+                                 "max_epochs": 1}})
+    render.render(results, OutputDir(str(tmp_path)))
+    md = (tmp_path / "deep_noise.md").read_text()
+    assert "diverged (8 runs)" in md and "-0.0 " not in md and "16 runs diverged" in md
+
+
+def test_stats_and_analysis_agree_on_the_pairing():
+    """The gaps come from kd_theory.protocol.compare; the same numbers from kd_theory.stats.paired_gaps."""
+    rows = _rows()
+    results = analysis.analyse(rows, _config())
+    chosen = {c["noise_var"]: c["temperature"] for c in results["chosen_temperature"]}
+    use = [r for r in rows if r["role"] == "report"
+           and (r["model"] != "soft" or r["temperature"] == chosen[r["noise_var"]])]
+    reference = stats.paired_gaps(use, treatment=lambda r: r["model"] == "soft",
+                                  baseline=lambda r: r["model"] == "hard",
+                                  match_keys=("noise_var",), cell_keys=("noise_var",))
+    by_level = defaultdict(dict)
+    for g in reference:
+        by_level[g["noise_var"]] = g
+    for g in results["gaps"]:
+        assert g["gap_mean"] == pytest.approx(by_level[g["noise_var"]]["gap_mean"])
+        assert g["p_value"] == pytest.approx(by_level[g["noise_var"]]["p_value"])

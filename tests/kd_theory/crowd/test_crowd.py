@@ -19,7 +19,9 @@ from kd_theory.crowd.agreement import log_odds_weights, weighted_vote_scores
 from kd_theory.crowd.dawid_skene import fit_dawid_skene
 from kd_theory.crowd.simulate import one_coin_confusion_matrices
 from kd_theory.crowd.spectral import rank_one_completion
-from kd_theory.crowd.task_types import answer_pairs, pair_features_times, pair_features_transpose_times
+from kd_theory.crowd.task_types import (answer_components, answer_pairs, dense_features_times,
+                                       dense_features_transpose_times, dense_is_cheaper, n_answer_pairs,
+                                       pair_features_times, pair_features_transpose_times)
 from kd_theory.crowd.triangular import triangular_reliabilities
 
 # crowd-kit 1.4.2 warns about pandas 3 deprecations on every call.
@@ -306,6 +308,36 @@ def test_simulator_draws_answers_with_the_given_accuracies():
     assert crowd.skills[0].min() >= 0.75 and crowd.skills[1].max() <= 0.65
 
 
+def test_the_control_variant_gives_each_worker_one_accuracy_on_both_types():
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(5), 4000, 12, 6, beta=0.5, variant="same_skills")
+    np.testing.assert_array_equal(crowd.skills[0], crowd.skills[1])
+    assert crowd.skills.min() >= 0.6 and crowd.skills.max() <= 0.8
+    m = crowd.matrix
+    right = m.labels == crowd.truth[m.tasks]
+    by_type = [right[crowd.types[m.tasks] == g].mean() for g in (0, 1)]
+    assert abs(by_type[0] - by_type[1]) < 4 * np.sqrt(0.21 / 12000)  # 12,000 answers per type: 4 standard errors
+
+
+@pytest.mark.parametrize("variant", ["easy_hard", "distinct_skills", "same_skills"])
+def test_the_exact_share_crowd_is_the_composition_of_its_parts(variant):
+    # one compiled draw must give the crowd its docstring spells out: the same skills, types, truth and answers
+    from kd_theory.crowd import exact_share_two_type_crowd, two_type_skills
+    from kd_theory.crowd.simulate import exact_share_types
+    key = jax.random.PRNGKey(4)
+    crowd = exact_share_two_type_crowd(key, 301, 9, 4, beta=0.3, variant=variant)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    skills = two_type_skills(k1, 9, variant)
+    types = exact_share_types(k2, 301, 0.3)
+    truth = np.asarray(jax.random.bernoulli(k3, 0.5, (301,))).astype(np.int64)
+    parts = simulate_answers(k4, one_coin_confusion_matrices(skills, 2), types, truth, 4, skills)
+    assert (crowd.types == 0).sum() == 90
+    np.testing.assert_array_equal(crowd.types, parts.types)
+    np.testing.assert_array_equal(crowd.truth, parts.truth)
+    np.testing.assert_allclose(crowd.skills, parts.skills)
+    for field in ("tasks", "workers", "labels"):
+        np.testing.assert_array_equal(getattr(crowd.matrix, field), getattr(parts.matrix, field))
+
+
 def test_simulate_answers_keeps_the_given_types_and_truth():
     # types and labels read off a data set: task t of type t % 2, label (t // 2) % 2; worker w is right w.p.
     # 0.9 on type 0 and 0.6 on type 1
@@ -357,6 +389,42 @@ def test_implicit_pair_operators_equal_the_explicit_feature_matrix():
     np.testing.assert_allclose([back[i, j] for i, j in pairs], f.T @ u, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dense_operators_equal_the_pair_list_operators(n_classes):
+    # worker 1 answers task 2 three times: repeated answers of one worker make no pair with each other
+    rng = np.random.default_rng(n_classes)
+    n_tasks, n_workers = 9, 6
+    t, w = np.nonzero(rng.random((n_tasks, n_workers)) < 0.7)
+    t, w = np.r_[t, 2, 2], np.r_[w, 1, 1]
+    labels = rng.integers(0, n_classes, t.size)
+    order = np.argsort(t, kind="stable")
+    t, w, labels = t[order], w[order], labels[order]
+    pairs = answer_pairs(t, w, labels)
+    assert n_answer_pairs(t, w) == len(pairs[0])
+    components, weights = answer_components(t, w, labels, n_tasks, n_workers, n_classes)
+    assert components.shape[0] == (1 if n_classes == 2 else n_classes + 1)
+    v = rng.normal(size=(n_workers, n_workers))
+    v = v + v.T
+    np.fill_diagonal(v, 0.0)
+    np.testing.assert_allclose(dense_features_times(components, weights, jnp.asarray(v)),
+                               pair_features_times(pairs, jnp.asarray(v), n_tasks), atol=1e-5)
+    u = jnp.asarray(rng.normal(size=n_tasks))
+    np.testing.assert_allclose(dense_features_transpose_times(components, weights, u),
+                               pair_features_transpose_times(pairs, u, n_workers), atol=1e-5)
+
+
+def test_partition_by_the_dense_counts_equals_the_pair_list():
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(3), 400, 24, 24, beta=0.4, variant="easy_hard")
+    m = crowd.matrix
+    assert dense_is_cheaper(n_answer_pairs(m.tasks, m.workers), m.n_tasks, m.n_workers, m.n_classes)
+    dense, pairs = partition_tasks(m, 5, method="dense"), partition_tasks(m, 5, method="pairs")
+    assert np.array_equal(dense, pairs) and np.array_equal(partition_tasks(m, 5), dense)
+    sparse = simulate_two_type_crowd(jax.random.PRNGKey(3), 400, 60, 4, beta=0.4, variant="easy_hard").matrix
+    assert not dense_is_cheaper(n_answer_pairs(sparse.tasks, sparse.workers), 400, 60, 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        partition_tasks(m, method="svd")
+
+
 @pytest.mark.parametrize("make_skills", [easy_hard_skills, distinct_skill_skills])
 def test_partition_recovers_types_exactly_when_the_signal_is_strong(make_skills):
     # 40 workers answer every task; skilled answers are right w.p. 0.95-0.99, unskilled w.p. 0.5-0.55.
@@ -371,6 +439,26 @@ def test_partition_recovers_types_exactly_when_the_signal_is_strong(make_skills)
     assert type_recovery(found, crowd.types) == 1.0
     if make_skills is easy_hard_skills:  # the names follow mean agreement: type 0 is the easy one
         assert np.array_equal(found, crowd.types)
+
+
+@pytest.mark.parametrize("model", [DawidSkene, OneCoinDawidSkene])
+def test_fitting_kept_tasks_inside_the_crowd_equals_fitting_them_alone(model):
+    # the masked fit must be EM on the sub-crowd: same posteriors, prior, confusions, iterations and ELBO path
+    crowd = simulate_two_type_crowd(jax.random.PRNGKey(8), 300, 12, 5, beta=0.3, variant="easy_hard")
+    matrix, keep = crowd.matrix, crowd.types == 1
+    inside = model().fit_tasks(matrix, keep)
+    alone = model().fit(matrix.subset_tasks(keep).to_dataframe())
+    assert inside.probas_.index.equals(alone.probas_.index) and inside.labels_.equals(alone.labels_)
+    np.testing.assert_allclose(inside.probas_.to_numpy(), alone.probas_.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(inside.priors_.to_numpy(), alone.priors_.to_numpy(), atol=1e-6)
+    assert inside.n_iter_ == alone.n_iter_
+    np.testing.assert_allclose(inside.loss_history_, alone.loss_history_, rtol=1e-5)
+    np.testing.assert_allclose(inside.errors_.loc[alone.errors_.index].to_numpy(), alone.errors_.to_numpy(),
+                               atol=1e-5)
+    if model is OneCoinDawidSkene:
+        np.testing.assert_allclose(inside.skills_.loc[alone.skills_.index], alone.skills_, atol=1e-5)
+    with pytest.raises(ValueError, match="keeping at least one task"):
+        fit_dawid_skene(matrix, 10, 1e-5, task_mask=np.zeros(matrix.n_tasks, bool))
 
 
 def test_partition_then_aggregate_equals_aggregating_each_type_alone():

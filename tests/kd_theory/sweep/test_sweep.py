@@ -280,3 +280,13 @@ def test_float64_sweeps_really_run_in_float64(sweep_script):
         jax.config.update("jax_enable_x64", False)
     for a, b in zip(inside, outside):
         assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-12)
+
+
+def test_an_accuracy_of_zero_up_to_rounding_is_not_divergence():
+    """1 − error in float32 gave val_acc = −7.45e-9 for a student wrong on every validation image (a partial-label
+    set that leaves the true label out): a bad run, not a diverged one. A NaN or a clearly negative accuracy is."""
+    from kd_theory.sweep.program import diverged
+    sane = {"max_move_B": 3.0, "test_loss": 2.3, "val_loss": 2.3, "test_acc": 0.0056, "val_acc": -7.450580596923828e-09}
+    assert not diverged(sane)
+    assert diverged(dict(sane, val_acc=-0.01)) and diverged(dict(sane, test_acc=1.01))
+    assert diverged(dict(sane, val_acc=float("nan"))) and diverged(sane, diverged_step=4)
