@@ -608,8 +608,8 @@ def main(argv=None):
                     help="where the PyTorch loops run (auto: the GPU when JAX runs on one, else the CPU)")
     ap.add_argument("--engine", default="", help="EngineOptions for the timed workloads, e.g. "
                     "slice_neurons=2048,slice_layout=vmap,layout=packed (default: the engine's defaults)")
-    ap.add_argument("--out", default=None, help="folder of the JSON files (default docs/results/bench-<device>; "
-                    "'none' writes nothing)")
+    ap.add_argument("--out", default=None, help="folder of the JSON files (default docs/results/bench-{device}; "
+                    "{device} is replaced by the device's name, e.g. cpu-2-cores; 'none' writes nothing)")
     args = ap.parse_args(argv)
     args.sample = {"table1": 24 if args.quick else 96, "big": 11 if args.quick else 22, **parse_sample(args.sample)}
     args.reps = max(1, args.reps)
@@ -636,7 +636,7 @@ def main(argv=None):
     info = machine()
     info.update(torch_device=torch_dev, reps=args.reps, quick=args.quick, command=" ".join(sys.argv),
                 loadavg_start=os.getloadavg(), engine_options=dict(ENGINE_OPTIONS))
-    out_dir = args.out or os.path.join(REPO, "docs", "results", f"bench-{info['device_slug']}")
+    out_dir = (args.out or os.path.join(REPO, "docs", "results", "bench-{device}")).replace("{device}", info["device_slug"])
 
     def write(name, result):  # each workload as soon as it is done: a stopped run keeps what it finished
         if out_dir != "none":

@@ -264,11 +264,13 @@ class ProgramCache:
     the same shapes on the same devices share one compile. With ``persist`` and JAX's compilation cache
     on (:mod:`kd_theory.compile_cache`), every compiled program is also stored on disk, keyed by its
     shapes, options, devices, argument layout, the JAX/XLA versions and flags and the engine's sources,
-    and later processes load it instead of tracing and compiling (``loaded`` counts those)."""
+    and later processes load it instead of tracing and compiling (``loaded`` counts those, ``load_s`` is
+    the part of ``compile_s`` they took)."""
 
     def __init__(self, persist: bool = True):
         self._compiled = {}
         self.compile_s = 0.0
+        self.load_s = 0.0
         self.persist = persist
         self.loaded = 0
 
@@ -287,6 +289,7 @@ class ProgramCache:
                     compile_cache.store_program(disk_key, compiled)
             else:
                 self.loaded += 1
+                self.load_s += time.perf_counter() - t0
             programs[name] = compiled
             self.compile_s += time.perf_counter() - t0
         return programs[name]

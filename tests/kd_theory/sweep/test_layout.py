@@ -39,22 +39,24 @@ def test_the_classes_layout_has_width_classes_with_granules(two_tasks):
 
 
 @pytest.mark.parametrize("num_classes", [2, 3])
-def test_layouts_and_slices_side_by_side_give_the_rows_of_the_packed_layout(num_classes, two_tasks,
-                                                                             assert_rows_close, one_by_one):
+def test_every_layout_and_slice_layout_gives_the_rows_of_the_reference_trainer(num_classes, two_tasks,
+                                                                              assert_rows_close, one_by_one):
     tasks = two_tasks(num_classes=num_classes)
     runs = _grid()
     base = dict(steps=(6, 20), init="standard", train_output_layer=True, base_seed=2, slice_neurons=32 * num_classes)
     packed = sweep.run_sweep(runs, tasks, sweep.EngineOptions(**base, layout="packed", slice_layout="map"),
                              progress=False).rows
-    for run in runs[::9]:  # the packed layout itself against runs trained one by one
-        rows = [r for r in packed if (r["dataset"], r["width"], r["target"], r["seed"], r["B"]) ==
-                (run.dataset, run.width, run.target, run.seed, run.B)]
-        assert_rows_close(rows, one_by_one(run, tasks[run.dataset], sweep.EngineOptions(**base)), tasks)
-    for name, slice_layout in LAYOUTS:
-        rows = sweep.run_sweep(runs, tasks, sweep.EngineOptions(**base, layout=name, slice_layout=slice_layout),
-                               progress=False).rows
+    key = lambda r: (r["dataset"], r["width"], r["target"], r["seed"], r["B"])
+    checked = runs[::9]  # every width, target, seed, radius and data set among them
+    reference = {(run.dataset, run.width, run.target, run.seed, run.B):
+                 one_by_one(run, tasks[run.dataset], sweep.EngineOptions(**base)) for run in checked}
+    for name, slice_layout in [("packed", "map")] + LAYOUTS:
+        rows = packed if (name, slice_layout) == ("packed", "map") else sweep.run_sweep(
+            runs, tasks, sweep.EngineOptions(**base, layout=name, slice_layout=slice_layout), progress=False).rows
+        for k, want in reference.items():  # each layout against runs trained one by one by the reference trainer
+            assert_rows_close([r for r in rows if key(r) == k], want, tasks)
         assert [r["width"] for r in rows] == [r["width"] for r in packed]
-        assert_rows_close(rows, packed, tasks, atol=1e-6)
+        assert_rows_close(rows, packed, tasks, atol=1e-6)   # and against each other, every run, more tightly
         for got, want in zip(rows, packed):
             assert got["max_move_B"] == pytest.approx(want["max_move_B"], rel=1e-4, abs=1e-6), (name, slice_layout)
 
