@@ -42,9 +42,13 @@ def union_seconds(spans) -> float:
 def child(report_path: str, launcher_argv: list[str]):
     """Run the launcher in this process, recording the compile spans; write them to ``report_path`` at exit."""
     import jax.monitoring
-    spans, t0 = [], time.perf_counter()
-    jax.monitoring.register_event_time_span_listener(
-        lambda event, start, end, **_: spans.append((start, end)) if event in EVENTS else None)
+    spans, by_function, t0 = [], {}, time.perf_counter()
+
+    def listen(event, start, end, fun_name="?", **_):
+        if event in EVENTS:
+            spans.append((start, end))
+            by_function[fun_name] = by_function.get(fun_name, 0.0) + (end - start)
+    jax.monitoring.register_event_time_span_listener(listen)
 
     def report():
         from kd_theory.sweep import program
@@ -53,7 +57,9 @@ def child(report_path: str, launcher_argv: list[str]):
         with open(report_path, "w", encoding="utf-8") as fh:
             json.dump({"wall_s": time.perf_counter() - t0, "jax_compile_s": jax_s,
                        "engine_load_s": cache.load_s, "engine_loaded": cache.loaded,
-                       "engine_compile_s": cache.compile_s, "compile_s": jax_s + cache.load_s}, fh)
+                       "engine_compile_s": cache.compile_s, "compile_s": jax_s + cache.load_s,
+                       "events": len(spans), "functions": len(by_function),
+                       "slowest": sorted(by_function.items(), key=lambda kv: -kv[1])[:8]}, fh)
     atexit.register(report)
     from experiments import run
     run.console_main(["experiments.run"] + launcher_argv)
@@ -84,7 +90,9 @@ def main(argv=None) -> int:
             r = runs[-1]
             print(f"run {i}: {r['wall_s']:.1f} s in all; compiling {r['compile_s']:.2f} s (JAX: trace, lower, XLA or "
                   f"its cache {r['jax_compile_s']:.2f} s; engine programs loaded: {r['engine_loaded']} in "
-                  f"{r['engine_load_s']:.3f} s)", flush=True)
+                  f"{r['engine_load_s']:.3f} s); {r['events']} JAX compile events over {r['functions']} functions, "
+                  "slowest (nested spans counted in each): "
+                  + ", ".join(f"{name} {sec:.2f} s" for name, sec in r["slowest"][:5]), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -225,6 +225,7 @@ def time_engine(w: Workload, reps, options=None, rerun=True, **kwargs):
             _, _, jax_only = engine_once(w, options, folder, persist=False, **kwargs)
             keep("jax_cache_compile_s", jax_only.timings["compile_s"])
         finally:
+            compile_cache.disable()  # the folder goes: what runs next must not write into it
             shutil.rmtree(folder, ignore_errors=True)
     best["chunks"] = result.n_chunks
     losses = {(r["dataset"], r["width"], r["target"], r["seed"], r["B"]): r["final_train_loss"] for r in result.rows}
@@ -480,6 +481,7 @@ def widths_workload(args):
                   f"  classes/blocks {row['classes_vs_blocks']:.2f} (CPU {row['classes_vs_blocks_cpu']:.2f})",
                   flush=True)
     finally:
+        compile_cache.disable()
         shutil.rmtree(folder, ignore_errors=True)
     worst = max(r["classes_vs_blocks"] for r in out["by_width"].values())
     worst_cpu = max(r["classes_vs_blocks_cpu"] for r in out["by_width"].values())

@@ -30,15 +30,26 @@ def enable(directory: str | None = None) -> str:
     except OSError as exc:
         warnings.warn(f"compilation cache {directory} cannot be created ({exc}); compiling without it")
         return ""
-    jax.config.update("jax_compilation_cache_dir", directory)
+    _set_directory(directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
 
 
 def disable():
+    _set_directory(None)
+
+
+def _set_directory(directory: str | None):
+    """Point JAX's cache at ``directory``. JAX opens its cache folder once, at the first compile that uses it,
+    and keeps it whatever the config says later; a changed folder therefore also resets JAX's cache, so the
+    next compile opens the new one (a process that moves or turns off the cache, e.g. the benchmark, which
+    gives every timed run a fresh folder)."""
     import jax
-    jax.config.update("jax_compilation_cache_dir", None)
+    if jax.config.jax_compilation_cache_dir != directory:
+        from jax.experimental.compilation_cache import compilation_cache as jax_cache
+        jax.config.update("jax_compilation_cache_dir", directory)
+        jax_cache.reset_cache()
 
 
 def directory() -> str | None:

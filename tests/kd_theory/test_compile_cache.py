@@ -18,6 +18,29 @@ def cache_dir(tmp_path):
         compile_cache.disable()
 
 
+def test_a_moved_cache_is_written_in_its_new_folder(tmp_path):
+    """JAX opens its cache folder once per process; enable() with another folder must still move it."""
+    import jax.numpy as jnp
+    before, min_time = compile_cache.directory(), jax.config.jax_persistent_cache_min_compile_time_secs
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    try:
+        compile_cache.enable(first)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # store even these small programs
+        jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.25)(jnp.arange(7.0)).block_until_ready()
+        in_first = set(os.listdir(first))
+        assert in_first
+        compile_cache.enable(second)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.jit(lambda x: jnp.cos(x) * 5.0 - 0.5)(jnp.arange(9.0)).block_until_ready()
+        assert os.listdir(second) and set(os.listdir(first)) == in_first
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", min_time)
+        if before:
+            compile_cache.enable(before)
+        else:
+            compile_cache.disable()
+
+
 def _sweep(sweep_script, cache):
     tasks, _ = sweep_script.small_problem(n_seeds=1)
     runs = sweep.grid(dataset=["xor"], width=[4, 8, 16], target=["hard", "soft"], seed=[0, 1], lr=[1.0])
