@@ -11,8 +11,8 @@ The table sits between the markers ``<!-- performance:engine:begin -->`` and ``<
 Each row is one workload on one device: runs, the engine's cold compile, warm compile (a rerun: stored
 programs loaded) and run time, the PyTorch per-run loop and the jitted JAX loop on the same device with
 their ratios to the engine end to end (cold), and the engine's fraction of the measured GEMM roofline
-(run time / end to end cold). Below the table, one line per device folder says when, how (the command,
-``--quick`` sizes) and under what load its figures were measured.
+(run time / end to end cold). Below the table, one line per device folder and command says when, how (the
+command, ``--quick`` sizes) and under what load its figures were measured.
 """
 from __future__ import annotations
 
@@ -96,17 +96,18 @@ def row_text(folder: str, workload: str, r: dict, link_prefix: str) -> str:
 
 
 def provenance(found: list[dict]) -> list[str]:
-    """One line per device folder: date, jax, load average at start and end, the command."""
-    lines, seen = [], set()
+    """One line per device folder and command: its workloads, date, jax, load average at start and end."""
+    groups: dict[tuple, list[str]] = {}
     for r in found:
-        if r["folder"] in seen:
-            continue
-        seen.add(r["folder"])
         m = r["result"]["machine"]
+        key = (r["folder"], m.get("command", "?"), m.get("date", "?"))
+        groups.setdefault(key, []).append(r["workload"])
+    lines = []
+    for (folder, command, date), workloads in groups.items():
+        m = next(r["result"]["machine"] for r in found if r["folder"] == folder and r["workload"] == workloads[0])
         load = lambda key: "/".join(f"{x:.1f}" for x in m[key]) if m.get(key) else "?"
-        lines.append(f"- {device_name(m)}: {m.get('date', '?')}, jax {m.get('jax_version', '?')}, load average "
-                     f"{load('loadavg_start')} at the start, {load('loadavg_end')} at the end; "
-                     f"`{m.get('command', '?')}`")
+        lines.append(f"- {device_name(m)}, {', '.join(workloads)}: {date}, jax {m.get('jax_version', '?')}, load "
+                     f"average {load('loadavg_start')} at the start, {load('loadavg_end')} at the end; `{command}`")
     return lines
 
 
