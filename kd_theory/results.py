@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from typing import NamedTuple
 
 
@@ -157,13 +158,21 @@ def payload_key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=value).encode()).hexdigest()[:24]
 
 
+def runs_checksum(runs: dict) -> str:
+    """sha256 of the canonical JSON of a store file's runs: a damaged digit that still parses is caught."""
+    return hashlib.sha256(json.dumps(runs, sort_keys=True).encode()).hexdigest()
+
+
 def _rows_problem(saved) -> str | None:
-    """What is wrong with the contents of a store file, or None: it must be {"info": …, "runs": {key: [row, …]}}."""
+    """What is wrong with the contents of a store file, or None: it must be
+    {"info": …, "runs": {key: [row, …]}, "sha256": runs_checksum(runs)}."""
     if not isinstance(saved, dict) or not isinstance(saved.get("runs"), dict):
         return 'not an object with a "runs" object'
     for key, rows in saved["runs"].items():
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             return f'"runs"[{key!r}] is not a list of rows (objects)'
+    if saved.get("sha256") != runs_checksum(saved["runs"]):
+        return 'its "sha256" does not match its runs (damaged, or written by hand)'
     return None
 
 
@@ -185,7 +194,8 @@ class ResultStore:
     anew while unchanged units are reused whatever else changed. Each file is written atomically the moment
     its units finish: an interrupted experiment loses only the units in flight. A file that cannot be read
     (half a file from a full disk, a hand edit) is renamed to ``*.corrupt`` with a :class:`CorruptResultWarning`
-    naming it, and its units count as not done (they are computed again).
+    naming it, and its units count as not done (they are computed again). Each file carries the sha256 of its
+    runs, so damage that still parses as JSON (a changed digit) is caught the same way.
 
         store = ResultStore(out.path, "levels", prefix="level")
         key = store.key({"noise_var": v, "settings": settings})
@@ -242,9 +252,11 @@ class ResultStore:
                 raise TypeError(f"the rows of {key!r} must be a list of dicts; got {type(rows).__name__}")
         name = hashlib.sha256("".join(sorted(rows_by_key)).encode()).hexdigest()[:16]
         path = os.path.join(self.directory, f"{self.prefix}-{name}.json")
-        atomic_write_json(path, {"info": info, "runs": rows_by_key})
+        # through JSON first, so that the checksum is of exactly what a reader will parse
+        runs = json.loads(to_json(rows_by_key))
+        atomic_write_json(path, {"info": info, "runs": runs, "sha256": runs_checksum(runs)})
         if self._done is not None:
-            self._done.update(rows_by_key)
+            self._done.update(runs)   # what a rerun would read back
         return path
 
 
@@ -267,7 +279,7 @@ class ArrayStore:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 return {name: saved[name] for name in saved.files}
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # BadZipFile: truncated, bad CRC
             aside = _move_aside(path)
             warnings.warn(f"{path} is not readable ({exc}); moved it to {aside}, it will be computed again",
                           CorruptResultWarning, stacklevel=2)

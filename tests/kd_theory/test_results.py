@@ -47,11 +47,19 @@ def test_a_rerun_reuses_the_stored_units(tmp_path):
         store.put("k", {"test_acc": 1.0})
 
 
+def _change_a_number(text: str) -> str:
+    """The file with the first digit after a colon inside "runs" changed: still valid JSON, a wrong number."""
+    at = text.index('"runs"')
+    at = next(i for i in range(at, len(text)) if text[i].isdigit() and text[i - 2] == ":")
+    return text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1:]
+
+
 @pytest.mark.parametrize("damage, problem", [
     ("truncated", "Unterminated string|Expecting"),
     ("not an object", 'not an object with a "runs" object'),
     ("rows not a list", r'"runs"\[.*\] is not a list of rows'),
     ("not utf-8", "codec can't decode"),
+    ("a changed digit", '"sha256" does not match its runs'),
 ])
 def test_a_damaged_file_is_moved_aside_with_a_warning_naming_it(tmp_path, damage, problem):
     store = ResultStore(str(tmp_path), "levels", prefix="level")
@@ -62,7 +70,8 @@ def test_a_damaged_file_is_moved_aside_with_a_warning_naming_it(tmp_path, damage
     bad = {"truncated": text[: len(text) // 2].encode(),
            "not an object": json.dumps(list(json.loads(text)["runs"].values())).encode(),
            "rows not a list": json.dumps({"info": None, "runs": {lose: {"test_acc": 0.9}}}).encode(),
-           "not utf-8": b"\xff\xfe" + text.encode()}[damage]
+           "not utf-8": b"\xff\xfe" + text.encode(),
+           "a changed digit": _change_a_number(text).encode()}[damage]
     with open(path, "wb") as fh:
         fh.write(bad)
     again = ResultStore(str(tmp_path), "levels", prefix="level")
