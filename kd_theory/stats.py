@@ -7,7 +7,9 @@ Conventions (tested in tests/kd_theory/test_stats.py):
 * A gap is *paired*: soft − hard for the same seed (the two runs share their initialisation), so the
   seed-to-seed variation common to both cancels.
 * A win is a claim with its test: a two-sided paired t-test per cell (scipy), Holm-corrected over the
-  cells shown together (statsmodels), with a Bonferroni-simultaneous interval over the same family.
+  cells shown together (statsmodels). Each cell's shown interval is at the level Holm tested it at, so a
+  star and an interval that excludes 0 always go together; the Bonferroni-simultaneous interval over the
+  same family is kept beside it.
   Paired differences that are all the same number (zero spread) are *deterministic*: reported as that
   number, never as a p-value.
 * A diverged run (``diverged`` true) takes part in no mean and no test; it is counted.
@@ -118,9 +120,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def simultaneous_interval(mean: float, se: float, n: int, family_size: int, alpha: float) -> tuple[float, float]:
-    """Bonferroni-simultaneous interval mean ± t_{1 − α/(2k), n−1}·se over a family of k cells: all k
-    cover their means together with probability ≥ 1 − α. An interval that excludes 0 is Holm-significant
-    too (Holm rejects whatever Bonferroni rejects). A deterministic difference (se = 0) is its point."""
+    """The t-interval mean ± t_{1 − α/(2k), n−1}·se at level α/k: over a family of k cells, the
+    Bonferroni-simultaneous interval (all k cover their means together with probability ≥ 1 − α); with k the
+    Holm divisor of one cell (:func:`holm_divisors`), the interval of that cell's Holm test."""
     from scipy import stats as scipy_stats
     if n < 2 or not math.isfinite(se) or family_size < 1:
         return math.nan, math.nan
@@ -165,22 +167,51 @@ def paired_gaps(rows: Iterable[dict], *, treatment: Callable[[dict], bool], base
     return out
 
 
+def holm_divisors(p_values: Sequence[float], rejected: int) -> list[float]:
+    """The divisor m_i of α at which Holm's step-down tests each cell, given the number of cells it
+    ``rejected`` (those with :func:`holm` < α): with the finite p sorted, p_(1) ≤ … ≤ p_(k), and r cells
+    rejected, m_(i) = k − i + 1 for i ≤ r + 1 and k − r after that (NaN for a NaN p). The two-sided
+    interval at level α/m_i then excludes 0 exactly when Holm rejects the cell: for i ≤ r, p_(i) < α/(k − i + 1); the first kept cell has p_(r+1) ≥ α/(k − r), and every later p is
+    larger still."""
+    p = np.asarray(p_values, float)
+    finite = np.flatnonzero(np.isfinite(p))
+    k, r = len(finite), rejected
+    divisors = np.full(p.shape, math.nan)
+    order = finite[np.argsort(p[finite], kind="stable")]
+    for rank, idx in enumerate(order, start=1):
+        divisors[idx] = k - rank + 1 if rank <= r + 1 else k - r
+    return divisors.tolist()
+
+
 def add_holm(cells: list[dict], alpha: float = 0.05, p_key: str = "p_value") -> list[dict]:
-    """Adds to each cell ``p_holm`` (Holm over exactly these cells), ``significant`` (p_holm < alpha), the
-    Bonferroni-simultaneous interval ``gap_low_adj, gap_high_adj`` over the same family
-    (:func:`simultaneous_interval`; needs ``gap_mean, gap_se, n_seeds``), ``family_size`` and ``alpha``.
-    These corrected figures are the only basis for calling a gap significant."""
-    adjusted = holm([c[p_key] for c in cells])
+    """Adds to each cell ``p_holm`` (Holm over exactly these cells), ``significant`` (p_holm < alpha),
+    ``family_size`` and ``alpha``, and two corrected intervals (needs ``gap_mean, gap_se, n_seeds``):
+
+    * ``gap_low_adj, gap_high_adj``: the interval at the level Holm tested the cell at, α/m_i
+      (:func:`holm_divisors`), so that it excludes 0 exactly when the cell is significant — the interval
+      every table and verdict shows beside the star;
+    * ``gap_low_simul, gap_high_simul``: the Bonferroni-simultaneous interval (level α/k for every cell):
+      all k cover their means together with probability ≥ 1 − α.
+
+    These corrected figures are the only basis for calling a gap significant; a deterministic difference
+    (``deterministic``: every pair the same number) is its own point and gets no p-value."""
+    p_values = [c[p_key] for c in cells]
+    adjusted = holm(p_values)
+    divisors = holm_divisors(p_values, sum(1 for a in adjusted if np.isfinite(a) and a < alpha))
     k = sum(1 for a in adjusted if np.isfinite(a))
     out = []
-    for c, a in zip(cells, adjusted):
+    for c, a, m in zip(cells, adjusted, divisors):
         entry = {**c, "p_holm": a, "significant": bool(np.isfinite(a) and a < alpha), "family_size": k,
                  "alpha": alpha}
         if "gap_se" in c:
             if c.get("deterministic"):
-                entry["gap_low_adj"] = entry["gap_high_adj"] = c["gap_mean"]
+                for bound in ("gap_low_adj", "gap_high_adj", "gap_low_simul", "gap_high_simul"):
+                    entry[bound] = c["gap_mean"]
             else:
+                step = max(int(m), 1) if np.isfinite(m) else max(k, 1)
                 entry["gap_low_adj"], entry["gap_high_adj"] = simultaneous_interval(
+                    c["gap_mean"], c["gap_se"], c["n_seeds"], step, alpha)
+                entry["gap_low_simul"], entry["gap_high_simul"] = simultaneous_interval(
                     c["gap_mean"], c["gap_se"], c["n_seeds"], max(k, 1), alpha)
         out.append(entry)
     return out

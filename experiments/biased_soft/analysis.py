@@ -374,7 +374,7 @@ def analyse(rows, info: list[dict], tasks: list[dict], teacher_rows: list[dict],
             "reported": "test accuracy of the report seeds at the chosen (lr, steps), mean ± std over the runs "
                         "that did not diverge (diverged runs are counted, never averaged)",
             "gap_test": f"paired by seed against the true-label student at its own chosen setting; paired t-test, "
-                        f"Holm over the sets of a task, α = {config.alpha}; Bonferroni-simultaneous intervals",
+                        f"Holm over the sets of a task, α = {config.alpha}; Holm-level intervals",
             "ratio_test": f"acc(set) − {config.headline_ratio:g}·acc(true) paired by seed, 95% t-interval",
             "teacher_top1": "1 − Δ̂ at k = 1 on the training images (float64 labels; ties go to the lower class)",
             "headline_top1": float(config.headline_top1), "headline_ratio": float(config.headline_ratio),

@@ -46,7 +46,7 @@ def student_cell(s) -> str:
 
 
 def gap_text(s) -> str:
-    """Paired gap to the true-label student in points [Holm-family interval], * Holm-significant."""
+    """Paired gap to the true-label student in points [Holm-level interval], * Holm-significant."""
     if s["label_set"] == "true":
         return "(reference)"
     return common.gap_points(s.get("gap"))
@@ -118,7 +118,7 @@ def headline_markdown(results) -> str:
         f"{results['grid']['student_width']} neurons", "",
         f"Test accuracy (%) of report seeds {p['report_seeds']} at the (lr, steps) chosen per set on the validation "
         f"accuracy of seeds {p['select_seeds']}. Gap: paired by seed against the true-label student, points "
-        "[Bonferroni-simultaneous interval over the sets], * Holm-significant. The last column: the student's "
+        "[Holm-level interval over the sets], * Holm-significant. The last column: the student's "
         f"accuracy minus {p['headline_ratio']:.4g} × the true-label student's (the paper's 90 / 95.29), 95% "
         "interval.", "", table_markdown(results, dataset), "", headline_line(results, dataset)])
 

@@ -42,8 +42,8 @@ def _no_negative_zero(text: str) -> str:
 
 
 def gap_points(g, digits: int = 1, missing_interval: str = "") -> str:
-    """"+x.x [low, high]*": a paired gap in points (``gap_mean`` as a share) with its Holm-family
-    (Bonferroni-simultaneous) interval ``gap_low_adj, gap_high_adj`` when it has one, else its 95%
+    """"+x.x [low, high]*": a paired gap in points (``gap_mean`` as a share) with its Holm-level
+    interval (at the level Holm tested the cell at: it excludes 0 exactly when the cell is starred) ``gap_low_adj, gap_high_adj`` when it has one, else its 95%
     interval; "* " when Holm-significant; "(deterministic, n = …)" when every pair differed by the same
     number (no test); "n/a" when the cell has no pairs (every run diverged)."""
     if g is None or not math.isfinite(g.get("gap_mean", math.nan)):

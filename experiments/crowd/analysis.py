@@ -14,7 +14,7 @@ equally good on both types) at the same (d, ρ), paired by seed index (independe
 t-test on equal-size samples is valid), Holm over the same variants. Per variant: *reproduced* when
 the gain is significantly positive and exceeds the control's significantly; *partly* when the gain is
 significantly positive only; *contradicted* when the gain is significantly negative; else *not
-reproduced*. Power: the gain's Holm-family interval must be narrower than the oracle's mean gain there
+reproduced*. Power: the gain's Holm-level interval must be narrower than the oracle's mean gain there
 (DS on the true types: what a perfect partition would add), so a null result could have seen it.
 
 (b) *recovery tends to 1 when n grows like ln d.* With n = ρ ln d held at ρ_max, the recovery error
@@ -22,7 +22,7 @@ reproduced*. Power: the gain's Holm-family interval must be narrower than the or
 typed variants, must be positive (the error falls as d grows); and at d_max the error at the smallest ρ
 minus that at ρ_max must be positive (more workers per ln d recover more). Per variant: *reproduced*
 when both are significantly positive; *contradicted* when the error grows with d significantly;
-*partly* when only one is positive; else *not reproduced*. Power: the d-trend's Holm-family interval
+*partly* when only one is positive; else *not reproduced*. Power: the d-trend's Holm-level interval
 narrower than the error at the smallest d (so the test could see the error vanish).
 
 Preconditions: the crowd sizes span at least two decades of d (d_max / d_min ≥ 100), at least two
@@ -234,7 +234,7 @@ def _power(name: str, cell, effect: float, what: str) -> verdicts.Precondition:
     met = bool(math.isfinite(effect) and effect > 0 and width < effect)
     return verdicts.Precondition(name, round(100 * width, 4) if math.isfinite(width) else "no interval",
                                  round(100 * effect, 4) if math.isfinite(effect) else "n/a", met,
-                                 f"width of the Holm-family interval (points) < {what} (points), which must be > 0")
+                                 f"width of the Holm-level interval (points) < {what} (points), which must be > 0")
 
 
 def preconditions(rows, part_a: dict, part_b: dict) -> list[verdicts.Precondition]:
@@ -274,7 +274,7 @@ def evidence_a(part_a: dict) -> str:
         for c in part_a["cells"])
     control = f"; control {CONTROL} {signed(100 * part_a['control']['gap_mean'])}" if part_a["control"] else ""
     outcomes = ", ".join(f"{v} {o}" for v, o in part_a["outcomes"].items()) or "no variant whose types differ"
-    return (f"(a) At d = {a['n_tasks']:,}, n/ln d = {a['ratio']:g}, partition+DS − pooled DS (points, Holm-family "
+    return (f"(a) At d = {a['n_tasks']:,}, n/ln d = {a['ratio']:g}, partition+DS − pooled DS (points, Holm-level "
             f"interval over crowds): {cells or 'none'}{control}. Per variant: {outcomes}.")
 
 

@@ -187,7 +187,7 @@ def run_bridge(config, out_path: str) -> tuple[list, dict]:
                                   "selection seed is never chosen; ties → fewer steps, smaller lr",
                      "reported": "test accuracy of the report seeds at the chosen (lr, steps), mean ± std",
                      "gap_test": f"paired by seed (same crowd, same init), t-test, Holm over all gaps shown "
-                                 f"(Bonferroni-simultaneous intervals), α = {config.alpha}",
+                                 f"(Holm-level intervals), α = {config.alpha}",
                      "types": f"type 1 = digits {list(HARD_DIGITS)} (Table 1's reduced variant removes them), "
                               "type 0 = the other digits",
                      "crowd": f"{config.bridge_workers} workers, {config.bridge_variant} skills, "

@@ -51,7 +51,7 @@ def claim_tables(sim) -> str:
     a, b = sim["partition_test"], sim["recovery_test"]
     if a["at"] is None:
         return "No simulated crowds."
-    lines = [f"(a) at d = {a['at']['n_tasks']:,}, n/ln d = {a['at']['ratio']:g}, DS (points; Holm-family intervals, "
+    lines = [f"(a) at d = {a['at']['n_tasks']:,}, n/ln d = {a['at']['ratio']:g}, DS (points; Holm-level intervals, "
              "* = significant):", "",
              "| variant | partition − pooled | oracle − pooled (mean) | excess over the control | outcome |",
              "|---|---|---|---|---|"]
@@ -226,7 +226,7 @@ def simulated_markdown(sim) -> str:
             "Type recovery = share of tasks whose type the spectral partition finds (up to naming the types).", "",
             recovery_table(sim), "",
             "Accuracy (%) over crowds, mean ± std; gaps in points, paired by crowd, Holm over every cell of the "
-            "table's column (Bonferroni-simultaneous intervals, * = significant).", "", simulated_accuracy_table(sim)]
+            "table's column (Holm-level intervals, * = significant).", "", simulated_accuracy_table(sim)]
     if sim["errors"]:
         text += ["", "Errors (scored n/a): " + "; ".join(sim["errors"])]
     return "\n".join(text) + "\n"
@@ -300,7 +300,7 @@ def bridge_markdown(bridge) -> str:
         lines.append(f"| {r['width']} | {r['target']} | {r['lr']:g} | {r['steps']} | {_test_cell(r)} | "
                      f"{pct_std(acc[0], acc[1])} | {mass[0]:.3f} |")
     lines += ["", f"Paired gaps (points, {p['gap_test']}; * = significant):", "",
-              "| width | treatment − baseline | gap [Holm-family interval] | p (Holm) | seeds | diverged |",
+              "| width | treatment − baseline | gap [Holm-level interval] | p (Holm) | seeds | diverged |",
               "|---|---|---|---|---|---|"]
     for g in bridge["gaps"]:
         p_holm = f"{g['p_holm']:.3g}" if _finite(g["p_holm"]) else "—"

@@ -188,14 +188,14 @@ def judge(rows, chosen, table, gaps, widen, config) -> tuple[dict, dict]:
     head = {g["noise_var"]: g for g in gaps}.get(high)
     effect = PAPER_HIGH_GAP / 100
     rule = (f"reproduced when soft − hard at the highest variance (v = {high:g}) is Holm-significant (over the "
-            f"levels) and positive and its Bonferroni interval reaches the paper's {PAPER_HIGH_GAP:+.1f} points "
+            f"levels) and positive and its Holm-level interval reaches the paper's {PAPER_HIGH_GAP:+.1f} points "
             "(v = 0.2); partly when significant and positive but smaller; contradicted when significantly "
             "negative; not reproduced otherwise") if high is not None else "no levels"
     if head is not None and head["n_seeds"] > 0:
         pre = common_pre + [verdicts.power(head["gap_low_adj"], head["gap_high_adj"], effect)]
         outcome = verdicts.prediction_outcome(head["gap_mean"], head["gap_low_adj"], head["gap_high_adj"],
                                               head["significant"], effect, head["deterministic"])
-        evidence = (f"soft − hard at v = {high:g}: {100 * head['gap_mean']:+.2f} points, Holm-family interval "
+        evidence = (f"soft − hard at v = {high:g}: {100 * head['gap_mean']:+.2f} points, Holm-level interval "
                     f"[{100 * head['gap_low_adj']:+.2f}, {100 * head['gap_high_adj']:+.2f}] over {head['n_seeds']} "
                     f"{head['over']} (T = {head['temperature']:g}; paper at 0.2: {PAPER_HIGH_GAP:+.1f}); teacher lead "
                     f"over the best student {_leads_text(leads)} points.")
@@ -255,7 +255,7 @@ def analyse(rows, config) -> dict:
                         "mean ± std (ddof 1) over the runs that did not diverge; diverged runs are counted, never "
                         "averaged",
             "gap_test": f"soft − hard paired by seed; paired t-test per noise level, Holm over the levels, α = "
-                        f"{config.alpha}; Bonferroni-simultaneous intervals over the same family",
+                        f"{config.alpha}; Holm-level intervals over the same family",
             "widening_test": "(soft − hard at the highest variance) − (soft − hard at the lowest), paired by seed; one "
                              "paired t-test, 95% interval",
             "seeds": "seed s: teacher s (stream 'teacher'), and the hard and soft students of s (stream 'student', "

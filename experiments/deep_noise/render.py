@@ -1,7 +1,7 @@
 """Tables and figures of the deep experiment from results.json alone: deep_noise.md (the two verdicts, ours
 beside the paper's Figure-1 numbers, the paired soft − hard gaps), deep_noise.png (test accuracy against
 noise variance, ±1 std; the paper's curves beside when the data are CIFAR) and deep_noise_gap.png
-(soft − hard against noise variance with its Holm-family intervals, beside the paper's gap)."""
+(soft − hard against noise variance with its Holm-level intervals, beside the paper's gap)."""
 from __future__ import annotations
 
 import math
@@ -51,7 +51,7 @@ def table_markdown(results) -> str:
     lines = [f"# Deep experiment ({results['data']['source']}): test accuracy (%) vs input noise variance", "",
              f"Ours: report seeds {seeds(p['report_seeds'])}, mean ± std, at the early-stopping point; T chosen per "
              f"noise level on the validation accuracy of seeds {seeds(p['select_seeds'])}. soft − hard: mean paired "
-             "gap in points [Bonferroni-simultaneous 95% interval over the levels], * = significant after Holm over "
+             "gap in points [Holm-level interval over the levels], * = significant after Holm over "
              "the noise levels. Paper: CIFAR-10 cat/dog, Figure 1, read off the plot (±0.2).", "",
              "| noise var | teacher | hard | soft | T | soft − hard | paper teacher | paper hard | paper soft | "
              "paper soft − hard |", "|" + "---|" * 10]
@@ -127,7 +127,7 @@ def plot_accuracy(results):
 
 
 def plot_gap(results):
-    """soft − hard (points) against the noise variance: ours with its Holm-family interval, the paper's beside."""
+    """soft − hard (points) against the noise variance: ours with its Holm-level interval, the paper's beside."""
     fig, ax = _new_axes()
     gaps = sorted((g for g in results["gaps"] if g["n_seeds"] and math.isfinite(g["gap_mean"])),
                   key=lambda g: g["noise_var"])
@@ -138,7 +138,7 @@ def plot_gap(results):
         ax.errorbar([g["noise_var"] for g in gaps], mean, yerr=[[m - l for m, l in zip(mean, low)],
                                                                 [h - m for m, h in zip(mean, high)]],
                     color="tab:blue", marker="o", capsize=3,
-                    label=f"ours ({results['data']['source']}), Holm-family 95% interval")
+                    label=f"ours ({results['data']['source']}), Holm-level interval")
     ax.plot(list(PAPER_GAP), list(PAPER_GAP.values()), color="tab:blue", ls="--", marker="x", alpha=0.6,
             label="paper (CIFAR-10 cat/dog, Figure 1)")
     ax.axhline(0, color="gray", lw=0.8)

@@ -27,15 +27,30 @@ VERDICT_KEYS = ("claim", "preconditions", "verdict", "rule")
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """One section of the report and where it came from: ``folder`` (its name inside results_dir) and the
-    config keys that differ from the experiment's defaults."""
+    """One section of the report and where it came from: ``folder`` (its name inside results_dir), the
+    config keys that differ from the experiment's defaults and the further claims its results.json answers
+    (:func:`further_verdicts`)."""
     folder: str
     section: Section
     differences: dict
+    further: list = dataclasses.field(default_factory=list)
 
     @property
     def title(self) -> str:
         return f"{self.section.title} — {self.folder}"
+
+
+def further_verdicts(results: dict) -> list[dict]:
+    """The further claims a results.json answers beside its headline: every top-level ``<part>_verdict`` with
+    a claim, preconditions and a verdict (table1's interaction, margin's bound, biased_soft's degradation,
+    deep_noise's widening), as {part, source, type, verdict, unmet}, in key order."""
+    out = []
+    for key in sorted(results):
+        v = results[key]
+        if key.endswith("_verdict") and isinstance(v, dict) and {"claim", "preconditions", "verdict"} <= set(v):
+            out.append({"part": key[:-len("_verdict")], "source": v["claim"]["source"], "type": v["claim"]["type"],
+                        "verdict": v["verdict"], "unmet": [p["name"] for p in v["preconditions"] if not p["met"]]})
+    return out
 
 
 def _read_json(path: str) -> dict:
@@ -113,7 +128,8 @@ def make_part(folder: str, root: str) -> Part:
     if any(not os.path.isfile(os.path.join(path, f)) for f in section.figures):
         importlib.import_module(f"experiments.{name}.render").render(results, OutputDir(path))
     stamp = _read_json(os.path.join(path, "config.json"))
-    return Part(folder, section, config_differences(name, stamp.get("config", {}), stamp.get("preset", "default")))
+    return Part(folder, section, config_differences(name, stamp.get("config", {}), stamp.get("preset", "default")),
+                further_verdicts(results))
 
 
 def run_missing(config):

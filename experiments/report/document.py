@@ -178,10 +178,12 @@ def html_report(parts, root: str, unreported=()) -> str:
 
 
 def verdict_lines(parts) -> list[dict]:
-    """One entry per section: folder, experiment, title, claim, verdict, rule, unmet preconditions."""
+    """One entry per section: folder, experiment, title, claim, verdict, rule, unmet preconditions, and the
+    further claims its results.json answers (:func:`experiments.report.further_verdicts`)."""
     return [{"folder": p.folder, "experiment": p.section.experiment, "title": p.section.title,
              "claim": p.section.claim, "verdict": p.section.verdict, "rule": p.section.criterion,
-             "unmet": [q["name"] for q in p.section.preconditions if not q["met"]]} for p in parts]
+             "unmet": [q["name"] for q in p.section.preconditions if not q["met"]], "further": p.further}
+            for p in parts]
 
 
 def write(parts, out, results_dir: str, unreported=()) -> list[str]:

@@ -4,7 +4,8 @@
     python -m experiments.report.readme --check    # exit 1 when README.md's table is not what docs/results say
 
 The table sits between the markers ``<!-- verdicts:begin -->`` and ``<!-- verdicts:end -->``; each row
-is one results folder: the claim's source and type, the verdict, the unmet preconditions, the folder.
+is one claim of a results folder (its headline, then each further claim it answers, e.g. "table1: interaction"):
+the claim's source and type, the verdict, the unmet preconditions.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def rows(results_dir: str) -> list[dict]:
-    """{folder, experiment, source, type, verdict, unmet} of every reportable folder of ``results_dir``,
-    read from its results.json."""
+    """{folder, experiment, source, type, verdict, unmet, further} of every reportable folder of
+    ``results_dir``, read from its results.json (``further``: :func:`experiments.report.further_verdicts`)."""
     from experiments import report
     out = []
     for folder in sorted(os.listdir(results_dir)):
@@ -33,7 +34,8 @@ def rows(results_dir: str) -> list[dict]:
             continue
         out.append({"folder": folder, "experiment": name, "source": results["claim"]["source"],
                     "type": results["claim"]["type"], "verdict": results["verdict"],
-                    "unmet": [p["name"] for p in results["preconditions"] if not p["met"]]})
+                    "unmet": [p["name"] for p in results["preconditions"] if not p["met"]],
+                    "further": report.further_verdicts(results)})
     return out
 
 
@@ -44,8 +46,11 @@ def table(results_dir: str, link_prefix: str = "docs/results") -> str:
         # the folder's own rendered page where it has one (a folder link is not a page on the docs site)
         page = f"{r['experiment']}.md"
         target = page if os.path.isfile(os.path.join(results_dir, r["folder"], page)) else "results.json"
-        lines.append(f"| [{r['folder']}]({link_prefix}/{r['folder']}/{target}) | {r['source']} | {r['type']} | "
-                     f"**{r['verdict']}** | {', '.join(r['unmet']) or 'none'} |")
+        link = f"[{r['folder']}]({link_prefix}/{r['folder']}/{target})"
+        for part in [dict(r, part=None)] + r["further"]:
+            name = link if part["part"] is None else f"{link}: {part['part']}"
+            lines.append(f"| {name} | {part['source']} | {part['type']} | **{part['verdict']}** | "
+                         f"{', '.join(part['unmet']) or 'none'} |")
     return "\n".join(lines)
 
 

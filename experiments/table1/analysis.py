@@ -6,7 +6,7 @@
   lr, a smaller ball, a lower T. The *unconstrained* students are chosen the same way among B = ∞.
 * **Report**: the report seeds' **test** accuracy at the chosen settings (fresh initialisations).
 * View 1, *each label type at its own best setting*: soft − hard paired by seed, Holm over the
-  (dataset, width) cells of the view, with Bonferroni-simultaneous intervals.
+  (dataset, width) cells of the view, with Holm-level intervals.
 * View 2, *matched setting*: soft(T) − hard at the same (lr, B, steps) over the whole grid, paired by
   seed, Holm over every cell, with the share of runs whose ball binds. It chooses nothing.
 * The *interaction*: (soft − hard on full) − (soft − hard on reduced) at the smallest width, paired by seed.
@@ -230,7 +230,7 @@ def judge(rows, chosen, table, gaps, interaction, teacher_rows, config) -> tuple
         pre.append(verdicts.power(head["gap_low_adj"], head["gap_high_adj"], effect))
         outcome = verdicts.prediction_outcome(head["gap_mean"], head["gap_low_adj"], head["gap_high_adj"],
                                               head["significant"], effect, head["deterministic"])
-        evidence = (f"soft − hard at m = {width} on {dataset}: {100 * head['gap_mean']:+.2f} points, Holm-family "
+        evidence = (f"soft − hard at m = {width} on {dataset}: {100 * head['gap_mean']:+.2f} points, Holm-level "
                     f"interval [{100 * head['gap_low_adj']:+.2f}, {100 * head['gap_high_adj']:+.2f}] over "
                     f"{head['n_seeds']} {head['over']} (paper: {100 * effect:+.2f}).")
     else:
@@ -298,7 +298,7 @@ def analyse(rows, teacher_rows, config, source: str) -> dict:
             "reported": "test accuracy of the report seeds at the chosen setting (mean ± std over the runs that did not "
                         "diverge; diverged runs are counted, never averaged)",
             "gap_test": f"paired t-test per cell (scipy), Holm over the cells of each view (statsmodels), α = "
-                        f"{config.alpha}; intervals are Bonferroni-simultaneous over the same family; a gap with zero "
+                        f"{config.alpha}; each interval at the level Holm tested its cell at (it excludes 0 exactly when the cell is significant); a gap with zero "
                         "spread is deterministic (no test)",
             "matched_source": matched_note,
             "bind_rule": f"a run binds when max_j ‖W_j − W_j(0)‖·√m ≥ (1 − {BIND_TOLERANCE})·B at the end",

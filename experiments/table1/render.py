@@ -16,7 +16,7 @@ def _pct(mean, std=None):
 
 
 def _gap(g):
-    """+0.40 [−0.20, +1.00]* : mean paired gap in points, Holm-family interval, * = Holm-significant."""
+    """+0.40 [−0.20, +1.00]* : mean paired gap in points, Holm-level interval, * = Holm-significant."""
     return common.gap_points(g, digits=2, missing_interval=" [n/a]")
 
 
@@ -55,7 +55,7 @@ def headline_markdown(results) -> str:
              f"Test accuracy (%) of the report seeds ({n_teachers} teacher(s), each with its own students), mean ± "
              "std over the runs that did not diverge; settings (lr, B, steps, T) chosen per cell on the validation "
              "accuracy of the selection seeds "
-             f"({p['select_train_set']}). soft − hard: mean paired gap in points [Bonferroni-simultaneous 95% "
+             f"({p['select_train_set']}). soft − hard: mean paired gap in points [Holm-level "
              f"interval over the cells of its view], * = significant after Holm over those cells. 'unconstrained' = "
              "plain GD (B = none), its own lr and steps chosen the same way.", "", head,
              "|" + "---|" * (3 + 3 * len(widths))]

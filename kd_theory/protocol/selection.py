@@ -12,7 +12,7 @@ for, e.g. (dataset, width, label); the *setting* chosen, e.g. (lr, B, steps, tem
    mean ± std over the runs that did not diverge, with the diverged ones counted.
 3. :func:`compare` — treatment − baseline, paired by seed (and whatever else ``pair_keys`` names, e.g.
    the teacher), at each group's chosen setting; a t-interval, and Holm's correction with
-   Bonferroni-simultaneous intervals over all the comparisons made together.
+   Holm-level intervals over all the comparisons made together.
 4. :func:`difference_of_gaps` — an interaction: (t₁ − b₁) − (t₂ − b₂) paired by seed, e.g. the
    soft − hard gap on the hard data set minus the same gap on the easy one.
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 # experiment -> (overrides that split its tiny run into several units, the folder its finished units go to)
 RESUMABLE = {
     "table1": (["--config.engine.memory_budget_gb=0.0005"], "chunks"),
-    "biased_soft": (["--config.engine.memory_budget_gb=0.003"], "chunks"),
+    "biased_soft": (["--config.engine.memory_budget_gb=0.02"], "chunks"),   # 8 chunks
     "deep_noise": ([], "levels"),
 }
 # results.json keys that legitimately differ between two runs of the same command

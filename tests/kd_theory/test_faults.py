@@ -134,8 +134,25 @@ def test_damaged_cifar_archive(tmp_path):
     check()
 
 
+def read_damaged_store_file(path, original: bytes, damage, read):
+    """Leave only ``path`` in its folder, damaged; return ``read()`` and whether a CorruptResultWarning named
+    the file (which must then have been moved aside)."""
+    from kd_theory.results import CorruptResultWarning
+    folder = os.path.dirname(path)
+    for f in os.listdir(folder):
+        os.unlink(os.path.join(folder, f))
+    with open(path, "wb") as fh:
+        fh.write(damaged(original, damage))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = read()
+    named = [w for w in caught if issubclass(w.category, CorruptResultWarning)]
+    moved_aside = bool(named) and os.path.basename(path) in str(named[0].message) and not os.path.exists(path)
+    return got, moved_aside
+
+
 def test_damaged_resume_chunk_is_moved_aside_and_recomputed(tmp_path):
-    from kd_theory.results import CorruptResultWarning, ResultStore
+    from kd_theory.results import ResultStore
     store = ResultStore(str(tmp_path), "chunks", prefix="chunk")
     rows = {f"run{i}": [{"steps": 10, "test_acc": 0.5 + 0.01 * i}] for i in range(5)}
     path = store.put_many(rows, {"chunk": 0})
@@ -144,19 +161,12 @@ def test_damaged_resume_chunk_is_moved_aside_and_recomputed(tmp_path):
     @FAST
     @given(damage=DAMAGE)
     def check(damage):
-        for f in os.listdir(store.directory):
-            os.unlink(os.path.join(store.directory, f))
-        with open(path, "wb") as fh:
-            fh.write(damaged(original, damage))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            loaded = ResultStore(str(tmp_path), "chunks", prefix="chunk").load()
+        loaded, moved_aside = read_damaged_store_file(
+            path, original, damage, lambda: ResultStore(str(tmp_path), "chunks", prefix="chunk").load())
         if loaded:  # read: exactly the runs stored (the checksum catches damage that still parses)
             assert loaded == rows
         else:        # not readable: a warning names the file, which is moved aside
-            named = [w for w in caught if issubclass(w.category, CorruptResultWarning)]
-            assert named and os.path.basename(path) in str(named[0].message)
-            assert not os.path.exists(path)
+            assert moved_aside
         json.dumps(loaded)
     check()
 
@@ -164,7 +174,7 @@ def test_damaged_resume_chunk_is_moved_aside_and_recomputed(tmp_path):
 def test_damaged_stored_teacher_is_moved_aside_and_recomputed(tmp_path):
     """A teacher's logits kept in OUT/teachers (ArrayStore, .npz): read back exactly, or moved aside with a
     warning naming the file (the zip's CRC catches a changed byte inside the data)."""
-    from kd_theory.results import ArrayStore, CorruptResultWarning
+    from kd_theory.results import ArrayStore
     store = ArrayStore(str(tmp_path), "teachers")
     arrays = {"logits": np.linspace(-3.0, 3.0, 40).reshape(20, 2), "test_acc": np.asarray(0.75)}
     path = store.put("k", **arrays)
@@ -173,17 +183,9 @@ def test_damaged_stored_teacher_is_moved_aside_and_recomputed(tmp_path):
     @FAST
     @given(damage=DAMAGE)
     def check(damage):
-        for f in os.listdir(store.directory):
-            os.unlink(os.path.join(store.directory, f))
-        with open(path, "wb") as fh:
-            fh.write(damaged(original, damage))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            got = store.get("k")
+        got, moved_aside = read_damaged_store_file(path, original, damage, lambda: store.get("k"))
         if got is not None:
             assert set(got) == set(arrays) and all(np.array_equal(got[k], arrays[k]) for k in arrays)
         else:
-            named = [w for w in caught if issubclass(w.category, CorruptResultWarning)]
-            assert named and os.path.basename(path) in str(named[0].message)
-            assert not os.path.exists(path)
+            assert moved_aside
     check()

@@ -111,9 +111,34 @@ def test_holm_family_gives_simultaneous_intervals_wider_than_the_single_ones():
              for p in (0.01, 0.02, 0.3)]
     out = stats.add_holm(cells, alpha=0.05)
     from scipy import stats as scipy_stats
-    half = scipy_stats.t.ppf(1 - 0.05 / 6, 4) * 0.005      # Bonferroni over k = 3 cells, two-sided
-    assert out[0]["gap_low_adj"] == pytest.approx(0.02 - half) and out[0]["gap_high_adj"] == pytest.approx(0.02 + half)
+    t = {k: scipy_stats.t.ppf(1 - 0.05 / (2 * k), 4) * 0.005 for k in (1, 2, 3)}   # two-sided, level α/k
+    for c in out:                                       # Bonferroni over k = 3 cells
+        assert c["gap_low_simul"] == pytest.approx(0.02 - t[3]) and c["gap_high_simul"] == pytest.approx(0.02 + t[3])
+    # Holm: 3·0.01 = 0.03 < α rejects the first; 2·0.02 = 0.04 < α the second; 0.3 is kept (tested at α/1)
+    assert [c["significant"] for c in out] == [True, True, False]
+    assert [c["gap_high_adj"] - 0.02 for c in out] == pytest.approx([t[3], t[2], t[1]])
     assert out[0]["family_size"] == 3 and out[0]["gap_low_adj"] < cells[0]["gap_low"]
+
+
+def test_a_star_goes_with_an_interval_that_excludes_zero():
+    """Over random families of paired differences: the cell is Holm-significant exactly when its shown
+    (Holm-level) interval excludes 0, and that interval contains the uncorrected 95% one."""
+    rng = np.random.default_rng(0)
+    agree = 0
+    for _ in range(300):
+        k, n = rng.integers(1, 8), rng.integers(2, 12)
+        cells = []
+        for _ in range(k):
+            s = stats.paired_summary(rng.normal(rng.normal(0, 0.02), 0.03, n))
+            cells.append({"gap_mean": s.mean, "gap_se": s.se, "gap_low": s.low, "gap_high": s.high,
+                          "n_seeds": s.n, "p_value": s.p_value})
+        for c in stats.add_holm(cells, alpha=0.05):
+            excludes = c["gap_low_adj"] > 0 or c["gap_high_adj"] < 0
+            assert excludes == c["significant"], c
+            assert c["gap_low_adj"] <= c["gap_low"] + 1e-12 and c["gap_high"] <= c["gap_high_adj"] + 1e-12
+            assert c["gap_low_simul"] <= c["gap_low_adj"] + 1e-12
+            agree += excludes
+    assert agree > 50          # the families include significant cells, so both sides are tested
 
 
 def test_regime_summary_counts_holm_significant_wins_and_losses():

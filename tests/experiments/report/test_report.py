@@ -117,7 +117,9 @@ def test_committed_readme_report_and_results_agree(repo):
     rows = {r["folder"]: r for r in readme.rows(results)}
     assert [v["folder"] for v in committed] == sorted(rows)
     for v in committed:
-        assert (v["verdict"], v["unmet"]) == (rows[v["folder"]]["verdict"], rows[v["folder"]]["unmet"])
+        row = rows[v["folder"]]
+        assert (v["verdict"], v["unmet"], v["further"]) == (row["verdict"], row["unmet"], row["further"])
+    assert any(r["further"] for r in rows.values())    # the further claims (interaction, bound, …) are compared too
 
 
 def test_tables_in_finds_each_table_of_a_render_step():
