@@ -2,33 +2,52 @@
 # The project's GPU figures in one command, for a lent GPU machine (Python 3.12 with jax[cuda], flax, optax,
 # scikit-learn, torch preinstalled; no network). Each part resumes from what an earlier call left in .devruns/.
 #
-#   bash benchmarks/gpu_run.sh SECONDS PART [PART ...]
-#     SECONDS  wall budget of the whole command; a part still running then is stopped (finished work stays:
-#              deep_noise keeps each finished noise level, table1 each finished engine chunk)
-#     PART     bench         benchmarks/sweep_bench.py on the GPU (PyTorch loops on the GPU too), alone on the card
+#   bash benchmarks/gpu_run.sh [SECONDS] PART [PART ...]
+#     SECONDS  wall budget of the whole command (default 590); a part still running then is stopped (finished work
+#              stays: deep_noise keeps each finished noise level, table1 each finished engine chunk)
+#     PART     issue 25, the engine on the accelerator (each part stopped after PART_S = 300 s; expected times in
+#              BUILD_NOTES.md §5.7):
+#              engine_reference  sweep_bench.py --workloads reference: cold / warm / JAX-cache compile, run, PyTorch
+#                                and jitted loops on the GPU (all 128 runs), roofline            (≈ 1.5 min)
+#              engine_table1     the Table-1 workload (loops on 24 of the 960 runs, extrapolated)  (≈ 2 min)
+#              engine_big        the paper-sized sweep, 5,632 runs × 1,000 steps, one cold run, the engine
+#                                alone at the experiments' matmul precision                      (≈ 2-4 min)
+#              engine_variants   the reference sweep's engine alone with XLA autotuning off and with the CPU's
+#                                slice layout (map) forced: what each choice costs or saves    (≈ 1.5 min)
+#              engine_rerun      benchmarks/rerun_bench.py: table1 tiny twice, the second run's compile (< 1 s)
+#              engine_tests      the engine-equality tests on the GPU (vmapped slices against the reference trainer)
+#              the project's other GPU runs (no cap):
 #              deep_noise    the deep-noise experiment, MNIST preset (all 70,000 images on an accelerator;
 #                            one noise level took 337 s on an H100, five ≈ 28 min: two or three calls)
 #              deep_noise_15k  the same on a stratified 15,000-image subset (all five levels: 374 s on an H100)
 #              table1_mnist  Table 1 on MNIST with the grid extended past the CPU run's edge (lr, steps)
 #              A "+" joins parts that share the card at once (e.g. deep_noise+table1_mnist): neither is timed.
+#   TINY=1     every engine_* part at tiny size (sweep_bench --quick, one test): checks the script on a CPU, e.g.
+#              TINY=1 PYTHON=.venv/bin/python OUT=/tmp/gpu_out bash benchmarks/gpu_run.sh engine_reference
 #
 # Needs, in the repository root (ignored by git; the device call carries them):
 #   .whl/        wheels missing on the machine (ml-collections)
 #   .data/mnist  the MNIST IDX files (deep_noise, table1_mnist)
 #   .devruns/    outputs of earlier calls (optional; resumed)
-# Writes $OUT/gpu_run.log, $OUT/sweep_bench_gpu.json (bench) and $OUT/devruns.tgz (every part's output folder).
+# Writes $OUT/gpu_run.log, $OUT/bench-<device>/*.json (the engine_* parts: commit them as
+# docs/results/bench-<device>/) and $OUT/devruns.tgz (every part's output folder and log).
 set -u
-budget=${1:?usage: gpu_run.sh SECONDS PART [PART ...]}; shift
+budget=590
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then budget=$1; shift; fi
+(( $# )) || { echo "usage: gpu_run.sh [SECONDS] PART [PART ...] (parts: see the head of this file)"; exit 2; }
 deadline=$(( $(date +%s) + budget - 25 ))  # keep 25 s to pack the results
+PART_S=${PART_S:-300} TINY=${TINY:-} PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu}; mkdir -p "$OUT" .devruns
 exec > >(tee -a "$OUT/gpu_run.log") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site:$PWD
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
-python3 - <<'PY'
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
+fi
+"$PY" - <<'PY'
 import jax, jax.numpy as jnp, numpy as np, flax, optax, ml_collections, sklearn
 print("jax", jax.__version__, jax.devices())
 # Does a float32 matmul at the default precision run in TF32 here? (it changes results in the 4th digit)
@@ -42,27 +61,55 @@ PY
 
 left() { echo $(( deadline - $(date +%s) )); }
 
-run_part() {  # one part, stopped at the deadline
+bench() {  # bench FOLDER PRECISION SECONDS ARGS: sweep_bench.py into $OUT/FOLDER-<device>/. PRECISION float32:
+           # matmuls as PyTorch does them (no TF32), so that both sides of a ratio do the same arithmetic;
+           # default: as the experiments run (TF32 on a recent GPU). TINY: quick sizes, a few runs of each loop
+  local folder=$1 precision=$2 t=$3; shift 3
+  local tiny=() env=(env JAX_DEFAULT_MATMUL_PRECISION=float32)
+  [[ -n $TINY ]] && tiny=(--quick --sample 4)
+  [[ $precision == default ]] && env=(env -u JAX_DEFAULT_MATMUL_PRECISION)
+  "${env[@]}" timeout "$t" "$PY" benchmarks/sweep_bench.py --out "$OUT/$folder-{device}" "${tiny[@]}" "$@" 2>&1 \
+    | tee -a ".devruns/$folder.log"
+  return "${PIPESTATUS[0]}"
+}
+
+run_part() {  # one part, stopped at the deadline (the engine_* parts also after PART_S seconds)
   local part=$1 t; t=$(left)
   if (( t < 30 )); then echo "== $part: no time left, skipped"; return; fi
+  [[ $part == engine_* ]] && (( t > PART_S )) && t=$PART_S
   echo "== $part (up to ${t} s) $(date -u +%H:%M:%S)"
   case $part in
-    bench)
-      # float32 matmuls as PyTorch does them (no TF32), so that both sides of a ratio do the same arithmetic
-      JAX_DEFAULT_MATMUL_PRECISION=float32 timeout "$t" python3 benchmarks/sweep_bench.py --sample 96 | tee .devruns/sweep_bench_gpu.log
-      tail -n 1 .devruns/sweep_bench_gpu.log > "$OUT/sweep_bench_gpu.json" ;;
+    engine_reference) bench bench float32 "$t" --workloads reference ;;
+    engine_table1)    bench bench float32 "$t" --workloads table1 --sample table1=24 ;;
+    engine_big)       # float32 cannot reach a minute (80 s at the float32 roofline, BUILD_NOTES §5.8): the engine alone
+      bench bench default "$t" --workloads big --skip torch_loop,jit_loop ;;
+    engine_variants)  # what autotuning and the slice layout cost: the reference sweep's engine alone
+      XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" \
+        bench autotune0 float32 $(( t / 2 )) --workloads reference --skip torch_loop,jit_loop
+      bench slice-map float32 $(( t / 2 )) --workloads reference --skip torch_loop,jit_loop --engine slice_layout=map ;;
+    engine_rerun)
+      timeout "$t" "$PY" benchmarks/rerun_bench.py --experiment=table1 --preset=tiny | tee -a .devruns/rerun.log
+      (exit "${PIPESTATUS[0]}") ;;
+    engine_tests)
+      local select=(-k "engine_equals_runs_one_by_one or every_layout")
+      [[ -n $TINY ]] && select=(-k "engine_equals_runs_one_by_one and vmap")
+      # float32 products on both sides: TF32 would round the engine and the reference trainer apart (≈ 1e-3)
+      JAX_DEFAULT_MATMUL_PRECISION=float32 timeout "$t" "$PY" -m pytest -q -p no:cacheprovider tests/kd_theory/sweep/test_sweep.py \
+        tests/kd_theory/sweep/test_layout.py "${select[@]}" 2>&1 | tee -a .devruns/engine_tests.log
+      (exit "${PIPESTATUS[0]}") ;;
     deep_noise|deep_noise_15k)
       local out=.devruns/deep_noise_mnist subset=()
       if [[ $part == deep_noise_15k ]]; then out+=15k; subset=(--config.max_examples=15000); fi
-      timeout "$t" python3 -m experiments.run --experiment=deep_noise --out="$out" \
+      timeout "$t" "$PY" -m experiments.run --experiment=deep_noise --out="$out" \
         --config.dataset=mnist --config.data_dir=.data/mnist "${subset[@]}" ;;
     table1_mnist)
-      timeout "$t" python3 -m experiments.run --experiment=table1 --out=.devruns/table1_mnist \
+      timeout "$t" "$PY" -m experiments.run --experiment=table1 --out=.devruns/table1_mnist \
         --config.data_dir=.data/mnist --config.select_subset=10000 --config.select_seeds=3 \
         --config.report_seeds=10 --config.teacher_batch_size=512 --config.teacher_steps=3000 \
         --config.steps='(300,1000,3000,10000)' --config.lr='(32.0,64.0,128.0)' \
         --config.B='(0.0,2.0,4.0,8.0,16.0,64.0)' ;;
-    *) echo "unknown part: $part (allowed: bench, deep_noise, deep_noise_15k, table1_mnist)"; return 2 ;;
+    *) echo "unknown part: $part (allowed: engine_reference, engine_table1, engine_big, engine_variants, engine_rerun,"\
+            "engine_tests, deep_noise, deep_noise_15k, table1_mnist)"; return 2 ;;
   esac
   echo "== $part ended with $? at $(date -u +%H:%M:%S)"
 }
@@ -72,7 +119,7 @@ for group in "$@"; do
   if (( ${#parts[@]} == 1 )); then
     run_part "${parts[0]}"
   else  # share the card: each process takes a slice of its memory instead of JAX's default 75 %
-    export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / ${#parts[@]}, 2))")
+    export XLA_PYTHON_CLIENT_MEM_FRACTION=$("$PY" -c "print(round(0.9 / ${#parts[@]}, 2))")
     for p in "${parts[@]}"; do run_part "$p" > ".devruns/$p.log" 2>&1 & done
     wait
     for p in "${parts[@]}"; do echo "---- $p (last lines)"; tail -n 25 ".devruns/$p.log"; done

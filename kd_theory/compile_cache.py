@@ -5,7 +5,9 @@ compiling. The folder is ``$KD_CACHE_DIR/jax`` (default ``~/.cache/kd-theory/jax
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 
 MIN_COMPILE_SECONDS = 0.2  # programs that compile faster than this are not worth a file
 
@@ -28,18 +30,139 @@ def enable(directory: str | None = None) -> str:
     except OSError as exc:
         warnings.warn(f"compilation cache {directory} cannot be created ({exc}); compiling without it")
         return ""
-    jax.config.update("jax_compilation_cache_dir", directory)
+    _set_directory(directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
 
 
 def disable():
+    _set_directory(None)
+
+
+def _set_directory(directory: str | None):
+    """Point JAX's cache at ``directory``. JAX opens its cache folder once, at the first compile that uses it,
+    and keeps it whatever the config says later; a changed folder therefore also resets JAX's cache, so the
+    next compile opens the new one (a process that moves or turns off the cache, e.g. the benchmark, which
+    gives every timed run a fresh folder)."""
     import jax
-    jax.config.update("jax_compilation_cache_dir", None)
+    if jax.config.jax_compilation_cache_dir != directory:
+        from jax.experimental.compilation_cache import compilation_cache as jax_cache
+        jax.config.update("jax_compilation_cache_dir", directory)
+        jax_cache.reset_cache()
 
 
 def directory() -> str | None:
     """The folder in use, or None when the cache is off."""
     import jax
     return jax.config.jax_compilation_cache_dir or None
+
+
+# ------------------------------------------------------------------------------------- compiled programs
+# JAX's cache skips XLA's compile but a rerun still traces and lowers the Python program (about a second
+# for a sweep chunk). The sweep engine therefore also stores its compiled programs themselves
+# (jax.experimental.serialize_executable) in PROGRAMS_FOLDER inside the cache folder, keyed by everything
+# that determines the executable: a rerun loads them in milliseconds.
+
+PROGRAMS_FOLDER = "kd-programs"
+MAX_PROGRAM_BYTES = 2 * 2**30  # the least recently used programs are deleted beyond this
+_UNKEYED_CONFIG = ("jax_compilation_cache", "jax_persistent_cache", "jax_log", "jax_explain", "jax_debug_log")
+
+
+def program_directory() -> str | None:
+    """The folder of stored engine programs, or None when the cache is off."""
+    root = directory()
+    return os.path.join(root, PROGRAMS_FOLDER) if root else None
+
+
+def _environment() -> tuple:
+    """What else determines a compiled program: the JAX and jaxlib versions, the backend's version,
+    64-bit mode, the default matmul precision, XLA's flags, and the sources of the engine (a changed
+    formula must never load an old executable)."""
+    import jax
+    import jaxlib
+    from kd_theory.sweep import plan
+    from kd_theory.sweep.store import ENGINE_VERSION
+    with open(plan.__file__, "rb") as fh:
+        plan_source = hashlib.sha256(fh.read()).hexdigest()[:16]
+    try:
+        platform_version = jax.devices()[0].client.platform_version
+    except Exception:  # not every backend exposes its client
+        platform_version = jax.default_backend()
+    config = sorted((k, repr(v)) for k, v in getattr(jax.config, "values", {}).items()
+                    if not k.startswith(_UNKEYED_CONFIG))
+    return (jax.__version__, jaxlib.__version__, platform_version, bool(jax.config.jax_enable_x64),
+            str(jax.config.jax_default_matmul_precision), os.environ.get("XLA_FLAGS", ""), ENGINE_VERSION,
+            plan_source, config)
+
+
+def program_key(key, args) -> str | None:
+    """The file name of a compiled program: a hash of ``key`` (names, shapes, options, devices), the
+    shapes, dtypes and placements of ``args`` and :func:`_environment`; None when the cache is off."""
+    if program_directory() is None:
+        return None
+    import jax
+    layout = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", ""))), args)
+    devices = tuple((d.platform, d.device_kind, d.id) for d in key[-1]) if isinstance(key[-1], tuple) else ()
+    text = repr((key, devices, layout, jax.tree.structure(args), _environment()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_program(name: str | None, devices):
+    """The stored program ``name`` loaded onto ``devices``, or None (not stored, unreadable, or
+    written by something else: it is then compiled again and overwritten)."""
+    folder = program_directory()
+    if not name or folder is None:
+        return None
+    path = os.path.join(folder, name + ".pkl")
+    if not os.path.exists(path):
+        return None
+    try:
+        from jax.experimental import serialize_executable
+        with open(path, "rb") as fh:
+            serialized, in_tree, out_tree = pickle.load(fh)
+        os.utime(path)  # recently used: pruned last
+        return serialize_executable.deserialize_and_load(serialized, in_tree, out_tree,
+                                                          backend=devices[0].platform,
+                                                          execution_devices=list(devices))
+    except Exception as exc:  # a damaged or foreign file: compile instead
+        import warnings
+        warnings.warn(f"stored program {path} cannot be loaded ({type(exc).__name__}: {exc}); compiling again")
+        return None
+
+
+def store_program(name: str, compiled) -> bool:
+    """Write a compiled program (atomically); False when this backend cannot serialise it."""
+    folder = program_directory()
+    if folder is None:
+        return False
+    try:
+        from jax.experimental import serialize_executable
+        payload = pickle.dumps(serialize_executable.serialize(compiled))
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, os.path.join(folder, name + ".pkl"))
+        _prune(folder)
+        return True
+    except Exception:  # serialisation unsupported here, or a read-only folder: JAX's own cache remains
+        return False
+
+
+def _prune(folder: str, limit: int = MAX_PROGRAM_BYTES):
+    """Delete the least recently used stored programs until the folder holds at most ``limit`` bytes."""
+    entries = []
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".pkl"):
+            stat = entry.stat()
+            entries.append((stat.st_mtime, stat.st_size, entry.path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            break
+        try:
+            os.remove(path)
+            total -= size
+        except OSError:
+            pass

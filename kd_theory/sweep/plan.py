@@ -110,6 +110,11 @@ class Run:
         return json.dumps(self.coords(), sort_keys=True, default=str)
 
 
+LAYOUTS = ("classes", "packed", "blocks")
+SLICE_LAYOUTS = ("auto", "map", "vmap")
+DEFAULT_SLICE_NEURONS = {"cpu": 1024, "accelerator": 4096}  # measured: BUILD_NOTES.md §8
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineOptions:
     """Choices shared by every run of a sweep.
@@ -117,13 +122,28 @@ class EngineOptions:
     ``steps`` are checkpoints of one trajectory: a run is trained to max(steps) and its metrics are
     recorded at each checkpoint (GD is deterministic, so the run with steps = 300 is the first 300
     steps of the run with steps = 3000).
+
+    How runs sit in the compiled program (:mod:`kd_theory.sweep.layout`; none of it changes a run's
+    numbers beyond rounding):
+
+    * ``layout``: ``"classes"`` (narrow runs packed together in slices of ``slice_neurons``, wider
+      runs in width classes of their own), ``"packed"`` (every run of a data-set shape packed in one
+      class, sums per neuron: the 2026-11-23 layout) or ``"blocks"`` (one class per width: the
+      2026-11-22 layout);
+    * ``slice_neurons``: neurons in a slice of narrow runs (None: 1,024 on CPU, where a slice's
+      (S, n) temporaries should stay in cache; 4,096 on accelerators; 4,096 for "packed" and "blocks");
+    * ``slice_layout``: ``"map"`` steps a class's slices one after another (``lax.map``, CPU),
+      ``"vmap"`` side by side (one large kernel per operation: accelerators; memory is bounded by
+      the chunk's budget), ``"auto"`` picks by the devices' backend.
     """
     steps: tuple = (1000,)
     init: str = "symmetric"
     train_output_layer: bool = False
     dtype: str = "float32"
     base_seed: int = 0
-    slice_neurons: int = 4096  # runs of a block are stepped in slices of at most this many neurons
+    slice_neurons: int | None = None
+    layout: str = "classes"
+    slice_layout: str = "auto"
 
     def validate(self):
         steps = tuple(int(s) for s in self.steps)
@@ -131,11 +151,26 @@ class EngineOptions:
             raise ValueError(f"steps must be positive integers; got {self.steps}")
         if self.init not in nets.INITS:
             raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(nets.INITS)}")
-        if self.slice_neurons <= 0:
-            raise ValueError(f"slice_neurons must be positive; got {self.slice_neurons}")
+        if self.slice_neurons is not None and self.slice_neurons <= 0:
+            raise ValueError(f"slice_neurons must be positive (or None for the backend's default); "
+                             f"got {self.slice_neurons}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r}; allowed: {', '.join(LAYOUTS)}")
+        if self.slice_layout not in SLICE_LAYOUTS:
+            raise ValueError(f"unknown slice_layout {self.slice_layout!r}; allowed: {', '.join(SLICE_LAYOUTS)}")
         return dataclasses.replace(self, steps=tuple(sorted(set(steps))))
+
+    def for_platform(self, platform: str) -> "EngineOptions":
+        """These options with ``slice_neurons`` and ``slice_layout`` decided for devices of ``platform``
+        (``jax.Device.platform``: "cpu", "gpu", "tpu", …)."""
+        cpu = platform == "cpu"
+        neurons = self.slice_neurons
+        if neurons is None:
+            neurons = DEFAULT_SLICE_NEURONS["cpu" if cpu and self.layout == "classes" else "accelerator"]
+        slice_layout = self.slice_layout if self.slice_layout != "auto" else ("map" if cpu else "vmap")
+        return dataclasses.replace(self, slice_neurons=neurons, slice_layout=slice_layout)
 
 
 def grid(*, dataset: Sequence[str], width: Sequence[int], target: Sequence[str], seed: Sequence[int],

@@ -1,5 +1,6 @@
 """Progress lines on stderr: one per finished chunk (runs done, runs/s, time left) and ticks inside
-long chunks (a ``jax.debug.callback`` every ~5% of the steps, printed at most every 5 s)."""
+long chunks (the host reports the step reached between calls of the compiled ``advance``, which hold no
+callback; printed at most every 5 s)."""
 from __future__ import annotations
 
 import sys
@@ -24,14 +25,14 @@ class Progress:
                  f"elapsed {elapsed:.1f}s, about {left:.0f}s left")
 
     def ticker(self, job, total_steps: int):
-        """The callback a chunk's compiled program calls with the step it reached (None: silent)."""
+        """The function the chunk's host loop calls with the step it reached (None: silent)."""
         if not self.enabled:
             return None
         last = [0, time.perf_counter()]
 
         def tick(step):
             step, now = int(step), time.perf_counter()
-            # a sharded program may call back once per device; log at most every 5 s
+            # log at most every 5 s
             if step > last[0] and (now - last[1] >= 5.0 or step == total_steps):
                 last[0], last[1] = step, now
                 self.log(f"  chunk {job.chunk.index}: step {step}/{total_steps} "

@@ -36,6 +36,10 @@ def main(out, mode):
                                  executor=sweep.LocalExecutor(devices=jax.local_devices()[:1]))
         with open(os.path.join(out, "rows_single.json"), "w") as fh:
             json.dump(single.rows, fh)
+        side_by_side = sweep.run_sweep(runs, tasks, sweep.EngineOptions(steps=(20, 60), slice_layout="vmap",
+                                                                        slice_neurons=16), progress=False)
+        with open(os.path.join(out, "rows_vmap.json"), "w") as fh:
+            json.dump(side_by_side.rows, fh)
     elif mode == "submitit":
         budget = 40 * sweep.bytes_per_run(16, 120, 60, 6) / 2**30
         result = sweep.run_sweep(runs, tasks, options, out_dir=out, memory_budget_gb=budget, progress=False,

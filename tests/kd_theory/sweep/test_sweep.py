@@ -17,15 +17,23 @@ from kd_theory.sweep import store
 
 PYTHON = sys.executable
 
-# slice_neurons=8 makes the engine step each block in slices of one or two runs (lax.map)
-@pytest.mark.parametrize("init,train_output_layer,slice_neurons", [("symmetric", False, 4096), ("standard", True, 8)])
-def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons, two_tasks, one_by_one,
+
+def _script_env(repo, **extra):
+    """The environment of a sweep_script subprocess: a script's own folder heads its sys.path, so without
+    PYTHONPATH it would import an installed kd_theory instead of this checkout's."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (repo, os.environ.get("PYTHONPATH")))), **extra)
+
+# slice_neurons=8 makes the engine step each class in slices of one or two runs, one after another (map: the
+# CPU's layout) or side by side (vmap: the accelerators' layout, forced here on the CPU)
+@pytest.mark.parametrize("init,train_output_layer,slice_neurons,slice_layout",
+                         [("symmetric", False, 4096, "auto"), ("standard", True, 8, "map"), ("standard", True, 8, "vmap")])
+def test_engine_equals_runs_one_by_one(init, train_output_layer, slice_neurons, slice_layout, two_tasks, one_by_one,
                                       assert_rows_close):
     tasks = two_tasks()
     runs = sweep.grid(dataset=["a", "b"], width=[4, 10], target=["hard", "soft"], seed=[0, 3],
                       lr=[0.5, 3.0], B=[None, 0.7])
     options = sweep.EngineOptions(steps=(7, 25), init=init, train_output_layer=train_output_layer, base_seed=5,
-                                  slice_neurons=slice_neurons)
+                                  slice_neurons=slice_neurons, slice_layout=slice_layout)
     result = sweep.run_sweep(runs, tasks, options, progress=False)
     assert len(result.rows) == 2 * len(runs)
     by_run = {}
@@ -201,7 +209,7 @@ def _reference(sweep_script):
 def test_killed_sweep_resumes_to_the_same_results(tmp_path, sweep_script, assert_rows_close, repo):
     out = str(tmp_path)
     chunk_dir = os.path.join(out, "chunks")
-    proc = subprocess.Popen([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo,
+    proc = subprocess.Popen([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo, env=_script_env(repo),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -215,7 +223,7 @@ def test_killed_sweep_resumes_to_the_same_results(tmp_path, sweep_script, assert
     tasks, runs = sweep_script.small_problem()
     total = len(sweep.plan_chunks(runs, tasks, 3 * sweep.bytes_per_run(16, 120, 60, 6)))
     assert 0 < len(finished) < total and not os.path.exists(os.path.join(out, "rows.json"))
-    done = subprocess.run([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo,
+    done = subprocess.run([PYTHON, sweep_script.__file__, out, "slow"], cwd=repo, env=_script_env(repo),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming:" in done.stderr
@@ -226,7 +234,7 @@ def test_killed_sweep_resumes_to_the_same_results(tmp_path, sweep_script, assert
 
 @pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_device(tmp_path, sweep_script, assert_rows_close, repo):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = _script_env(repo, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     done = subprocess.run([PYTHON, sweep_script.__file__, str(tmp_path), "devices"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -234,16 +242,19 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path, sweep_script, ass
         sharded = json.load(fh)
     with open(tmp_path / "rows_single.json") as fh:
         single = json.load(fh)
+    with open(tmp_path / "rows_vmap.json") as fh:
+        side_by_side = json.load(fh)   # the accelerators' slice layout, forced: slices vmapped on each device
     reference, tasks = _reference(sweep_script)
     assert_rows_close(sharded, single, tasks, atol=1e-6)
     assert_rows_close(sharded, reference, tasks, atol=1e-6)
+    assert_rows_close(side_by_side, reference, tasks, atol=1e-6)
 
 
 @pytest.mark.slow
 def test_submitit_local_executor(tmp_path, sweep_script, assert_rows_close, repo):
     pytest.importorskip("submitit")
     done = subprocess.run([PYTHON, sweep_script.__file__, str(tmp_path), "submitit"],
-                          cwd=repo, capture_output=True, text=True, timeout=400)
+                          cwd=repo, env=_script_env(repo), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "rows.json") as fh:
         rows = json.load(fh)
