@@ -69,7 +69,7 @@ def device_name(machine: dict) -> str:
 
 def row_text(folder: str, workload: str, r: dict, link_prefix: str) -> str:
     machine = r["machine"]
-    device = f"[{device_name(machine)}]({link_prefix}/{folder}/)"
+    device = f"[{device_name(machine)}]({link_prefix}/{folder}/{workload}.json)"   # the file the row comes from
     name = workload.replace("_", " ") + (" (quick sizes)" if machine.get("quick") else "")
     loops, ratios, roof = r.get("loops", {}), r.get("ratios", {}), r.get("roofline", {})
     if workload == "widths":

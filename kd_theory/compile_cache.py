@@ -98,7 +98,8 @@ def _environment() -> tuple:
 
 def program_key(key, args) -> str | None:
     """The file name of a compiled program: a hash of ``key`` (names, shapes, options, devices), the
-    shapes, dtypes and placements of ``args`` and :func:`_environment`; None when the cache is off."""
+    shapes, dtypes and placements of ``args`` and the environment (``_environment``: versions, backend, flags);
+    None when the cache is off."""
     if program_directory() is None:
         return None
     import jax

@@ -42,7 +42,7 @@ def results(tmp_path):
 def test_rows_say_what_the_files_say(perf_table, results):
     lines = perf_table.table(str(results)).splitlines()
     assert lines[0] == perf_table.HEADER and lines[1].count("---") == 9
-    assert lines[2] == ("| [CPU, 2 cores](docs/results/bench-cpu-2-cores/) | reference | 128 | 1.25 s | 0.042 s | "
+    assert lines[2] == ("| [CPU, 2 cores](docs/results/bench-cpu-2-cores/reference.json) | reference | 128 | 1.25 s | 0.042 s | "
                         "11.00 s | 25.00 s (2.0×) | 27.50 s (2.2×) | 61% / 54% |")
     assert "slowest width 0.97× its earlier time (CPU s 1.04×)" in lines[3] and "| 2 widths |" in lines[3]
     assert lines[5] == ("- CPU, 2 cores, reference, widths: 2026-12-07 10:00 UTC, jax 0.10.2, load average 1.9/1.8/1.7 "
