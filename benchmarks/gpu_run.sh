@@ -20,7 +20,11 @@
 #              deep_noise    the deep-noise experiment, MNIST preset (all 70,000 images on an accelerator;
 #                            one noise level took 337 s on an H100, five ≈ 28 min: two or three calls)
 #              deep_noise_15k  the same on a stratified 15,000-image subset (all five levels: 374 s on an H100)
-#              table1_mnist  Table 1 on MNIST with the grid extended past the CPU run's edge (lr, steps)
+#              table1_mnist  Table 1 on MNIST, the paper preset (3 teachers, the grid past the landed run's edges)
+#              deep_noise_cifar   issue 24: Figure 1 on CIFAR cat/dog, the paper preset (VGG-11 widths, 10 report
+#                            seeds, five levels; ≤ 110 PFLOP, BUILD_NOTES §7.4: two or three calls, levels resume)
+#              biased_soft_cifar  issue 24: biased soft labels on CIFAR-10, CNN students (the cifar preset's sets) on
+#                            all 40,000 training images and 10,000 validation images, wider CNNs, 2 + 6 seeds
 #              A "+" joins parts that share the card at once (e.g. deep_noise+table1_mnist): neither is timed.
 #   TINY=1     every engine_* part at tiny size (sweep_bench --quick, one test): checks the script on a CPU, e.g.
 #              TINY=1 PYTHON=.venv/bin/python OUT=/tmp/gpu_out bash benchmarks/gpu_run.sh engine_reference
@@ -103,13 +107,19 @@ run_part() {  # one part, stopped at the deadline (the engine_* parts also after
       timeout "$t" "$PY" -m experiments.run --experiment=deep_noise --out="$out" \
         --config.dataset=mnist --config.data_dir=.data/mnist "${subset[@]}" ;;
     table1_mnist)
-      timeout "$t" "$PY" -m experiments.run --experiment=table1 --out=.devruns/table1_mnist \
-        --config.data_dir=.data/mnist --config.select_subset=10000 --config.select_seeds=3 \
-        --config.report_seeds=10 --config.teacher_batch_size=512 --config.teacher_steps=3000 \
-        --config.steps='(300,1000,3000,10000)' --config.lr='(32.0,64.0,128.0)' \
-        --config.B='(0.0,2.0,4.0,8.0,16.0,64.0)' ;;
+      timeout "$t" "$PY" -m experiments.run --experiment=table1 --preset=paper --out=.devruns/table1_mnist \
+        --config.data_dir=.data/mnist ;;
+    deep_noise_cifar)   # ../shared travels with the working tree
+      timeout "$t" "$PY" -m experiments.run --experiment=deep_noise --preset=paper --out=.devruns/deep_noise_cifar \
+        --config.progress=false ;;
+    biased_soft_cifar)
+      timeout "$t" "$PY" -m experiments.run --experiment=biased_soft --preset=cifar --out=.devruns/biased_soft_cifar \
+        --config.train_sizes='(40000,)' --config.cnn.val_size=10000 --config.cnn.channels='(32,64)' \
+        --config.cnn.dense='(128,128)' --config.cnn.lr='(0.0003,0.001,0.003)' --config.select_seeds=2 \
+        --config.report_seeds=6 --config.cnn.max_epochs=60 --config.cnn.patience=10 --config.teacher.width=512 \
+        --config.teacher.steps=2000 --config.teacher.batch_size=512 --config.sbt.steps=2000 ;;
     *) echo "unknown part: $part (allowed: engine_reference, engine_table1, engine_big, engine_variants, engine_rerun,"\
-            "engine_tests, deep_noise, deep_noise_15k, table1_mnist)"; return 2 ;;
+            "engine_tests, deep_noise, deep_noise_15k, table1_mnist, deep_noise_cifar, biased_soft_cifar)"; return 2 ;;
   esac
   echo "== $part ended with $? at $(date -u +%H:%M:%S)"
 }
