@@ -16,7 +16,6 @@ command, ``--quick`` sizes) and under what load its figures were measured.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -120,43 +119,11 @@ def table(results_dir: str, link_prefix: str = "docs/results") -> str:
     return "\n".join(lines + [""] + provenance(found))
 
 
-def block(results_dir: str) -> str:
-    return f"{BEGIN}\n{table(results_dir)}\n{END}"
-
-
-def current_block(readme: str, path: str = "README.md") -> str:
-    if BEGIN not in readme or END not in readme:
-        raise ValueError(f"{path} lacks the markers {BEGIN} … {END}: put them where the engine's table goes "
-                         "(inside the performance section)")
-    return readme[readme.index(BEGIN):readme.index(END) + len(END)]
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results-dir", default=os.path.join(REPO, "docs", "results"))
-    parser.add_argument("--readme", default=os.path.join(REPO, "README.md"))
-    parser.add_argument("--check", action="store_true", help="exit 1 when the README's table is stale")
-    parser.add_argument("--print", action="store_true", help="print the table, touch nothing")
-    args = parser.parse_args(argv)
-    try:
-        new = block(args.results_dir)
-        if args.print:
-            print(new)
-            return 0
-        with open(args.readme, encoding="utf-8") as fh:
-            readme = fh.read()
-        old = current_block(readme, args.readme)
-    except ValueError as exc:
-        print(f"perf_table: {exc}", file=sys.stderr)
-        return 2
-    if args.check:
-        if old != new:
-            print(f"{args.readme}'s engine table differs from {args.results_dir}/bench-*: run "
-                  "python benchmarks/perf_table.py", file=sys.stderr)
-        return int(old != new)
-    with open(args.readme, "w", encoding="utf-8") as fh:
-        fh.write(readme.replace(old, new))
-    return 0
+    sys.path.insert(0, REPO)   # run as a script from anywhere: the experiments package is at the root
+    from experiments.common.docs import generated_block_main
+    return generated_block_main(argv, doc=__doc__, prog="perf_table", begin=BEGIN, end=END, make_block=table,
+                                what="engine table", command="python benchmarks/perf_table.py")
 
 
 if __name__ == "__main__":

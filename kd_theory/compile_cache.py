@@ -126,10 +126,36 @@ def load_program(name: str | None, devices):
         return serialize_executable.deserialize_and_load(serialized, in_tree, out_tree,
                                                           backend=devices[0].platform,
                                                           execution_devices=list(devices))
-    except Exception as exc:  # a damaged or foreign file: compile instead
+    except Exception as exc:  # a damaged or foreign file: removed, compiled instead (stored again when storable)
         import warnings
         warnings.warn(f"stored program {path} cannot be loaded ({type(exc).__name__}: {exc}); compiling again")
+        try:
+            os.remove(path)
+        except OSError:
+            pass
         return None
+
+
+_JAX_CACHE_HITS = [0]   # '/jax/compilation_cache/cache_hits' events seen by this process
+
+
+def _count_cache_hit(event: str, **kwargs):
+    if event == "/jax/compilation_cache/cache_hits":
+        _JAX_CACHE_HITS[0] += 1
+
+
+def compile_lowered(lowered):
+    """(compiled, storable): ``lowered.compile()``, and whether the result may be stored with
+    :func:`store_program`. An executable that JAX loaded from its own persistent cache is not: on XLA's CPU
+    backend its serialisation lacks the compiled functions, and loading it fails at the first call ("Function
+    … not found"; reproduced by deleting kd-programs/ between two runs, tested)."""
+    import jax
+    if not getattr(compile_lowered, "listening", False):
+        jax.monitoring.register_event_listener(_count_cache_hit)
+        compile_lowered.listening = True
+    hits = _JAX_CACHE_HITS[0]
+    compiled = lowered.compile()
+    return compiled, _JAX_CACHE_HITS[0] == hits
 
 
 def store_program(name: str, compiled) -> bool:

@@ -26,6 +26,44 @@ MARKERS = {"config": ("<!-- config:begin -->", "<!-- config:end -->"),
            "results": ("<!-- results:begin -->", "<!-- results:end -->")}
 
 
+def marked_block(text: str, begin: str, end: str, path: str = "README.md") -> str:
+    """The part of ``text`` from ``begin`` to ``end`` (markers included); a clear error when they are missing."""
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} lacks the markers {begin} … {end}: put them where the generated block goes")
+    return text[text.index(begin):text.index(end) + len(end)]
+
+
+def generated_block_main(argv, *, doc: str, prog: str, begin: str, end: str, make_block, what: str,
+                         command: str) -> int:
+    """The command line of a README block generated from files under ``--results-dir``: rewrite it,
+    ``--check`` (exit 1 when it differs from what the files say), ``--print`` (the block only); exit 2
+    with the reason when the files or the markers are wrong. ``make_block(results_dir)`` is the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--results-dir", default=RESULTS)
+    parser.add_argument("--readme", default=os.path.join(REPO, "README.md"))
+    parser.add_argument("--check", action="store_true", help=f"exit 1 when the README's {what} is stale")
+    parser.add_argument("--print", action="store_true", help=f"print the {what}, touch nothing")
+    args = parser.parse_args(argv)
+    try:
+        new = f"{begin}\n{make_block(args.results_dir)}\n{end}"
+        if args.print:
+            print(new)
+            return 0
+        with open(args.readme, encoding="utf-8") as fh:
+            readme = fh.read()
+        old = marked_block(readme, begin, end, args.readme)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if old != new:
+            print(f"{args.readme}'s {what} differs from {args.results_dir}: run {command}", file=sys.stderr)
+        return int(old != new)
+    with open(args.readme, "w", encoding="utf-8") as fh:
+        fh.write(readme.replace(old, new))
+    return 0
+
+
 def _read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

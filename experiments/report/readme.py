@@ -9,7 +9,6 @@ the claim's source and type, the verdict, the unmet preconditions.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -54,34 +53,10 @@ def table(results_dir: str, link_prefix: str = "docs/results") -> str:
     return "\n".join(lines)
 
 
-def block(results_dir: str) -> str:
-    return f"{BEGIN}\n{table(results_dir)}\n{END}"
-
-
-def current_block(readme: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise ValueError(f"README.md lacks the markers {BEGIN} … {END}")
-    return readme[readme.index(BEGIN):readme.index(END) + len(END)]
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results-dir", default=os.path.join(REPO, "docs", "results"))
-    parser.add_argument("--readme", default=os.path.join(REPO, "README.md"))
-    parser.add_argument("--check", action="store_true", help="exit 1 when the README's table is stale")
-    args = parser.parse_args(argv)
-    with open(args.readme, encoding="utf-8") as fh:
-        readme = fh.read()
-    new = block(args.results_dir)
-    if args.check:
-        stale = current_block(readme) != new
-        if stale:
-            print("README.md's verdict table differs from docs/results: run python -m experiments.report.readme",
-                  file=sys.stderr)
-        return int(stale)
-    with open(args.readme, "w", encoding="utf-8") as fh:
-        fh.write(readme.replace(current_block(readme), new))
-    return 0
+    from experiments.common.docs import generated_block_main
+    return generated_block_main(argv, doc=__doc__, prog="readme", begin=BEGIN, end=END, make_block=table,
+                                what="verdict table", command="python -m experiments.report.readme")
 
 
 if __name__ == "__main__":

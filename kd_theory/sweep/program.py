@@ -284,8 +284,8 @@ class ProgramCache:
             disk_key = compile_cache.program_key((name,) + key, args) if self.persist else None
             compiled = compile_cache.load_program(disk_key, key[-1]) if disk_key else None
             if compiled is None:
-                compiled = jax.jit(fn, donate_argnums=donate).lower(*args).compile()
-                if disk_key:
+                compiled, storable = compile_cache.compile_lowered(jax.jit(fn, donate_argnums=donate).lower(*args))
+                if disk_key and storable:
                     compile_cache.store_program(disk_key, compiled)
             else:
                 self.loaded += 1
