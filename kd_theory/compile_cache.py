@@ -45,11 +45,21 @@ def _set_directory(directory: str | None):
     and keeps it whatever the config says later; a changed folder therefore also resets JAX's cache, so the
     next compile opens the new one (a process that moves or turns off the cache, e.g. the benchmark, which
     gives every timed run a fresh folder)."""
+    import logging
+
     import jax
     if jax.config.jax_compilation_cache_dir != directory:
         from jax.experimental.compilation_cache import compilation_cache as jax_cache
         jax.config.update("jax_compilation_cache_dir", directory)
-        jax_cache.reset_cache()
+        # reset_cache logs "Resetting cache at …" at INFO, which the launcher's absl logging would print
+        # before every run's own output (and before a refusal's "error: …" line)
+        logger = logging.getLogger("jax._src.compilation_cache")
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            jax_cache.reset_cache()
+        finally:
+            logger.setLevel(level)
 
 
 def directory() -> str | None:
