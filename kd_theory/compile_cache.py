@@ -5,6 +5,7 @@ compiling. The folder is ``$KD_CACHE_DIR/jax`` (default ``~/.cache/kd-theory/jax
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -91,10 +92,7 @@ def _environment() -> tuple:
     formula must never load an old executable)."""
     import jax
     import jaxlib
-    from kd_theory.sweep import plan
     from kd_theory.sweep.store import ENGINE_VERSION
-    with open(plan.__file__, "rb") as fh:
-        plan_source = hashlib.sha256(fh.read()).hexdigest()[:16]
     try:
         platform_version = jax.devices()[0].client.platform_version
     except Exception:  # not every backend exposes its client
@@ -103,7 +101,15 @@ def _environment() -> tuple:
                     if not k.startswith(_UNKEYED_CONFIG))
     return (jax.__version__, jaxlib.__version__, platform_version, bool(jax.config.jax_enable_x64),
             str(jax.config.jax_default_matmul_precision), os.environ.get("XLA_FLAGS", ""), ENGINE_VERSION,
-            plan_source, config)
+            _plan_source(), config)
+
+
+@functools.cache
+def _plan_source() -> str:
+    """The hash of plan.py's source, read once a process (like ENGINE_VERSION, at first use)."""
+    from kd_theory.results import source_hash
+    from kd_theory.sweep import plan
+    return source_hash(plan)
 
 
 def program_key(key, args) -> str | None:
@@ -146,12 +152,19 @@ def load_program(name: str | None, devices):
         return None
 
 
-_JAX_CACHE_HITS = [0]   # '/jax/compilation_cache/cache_hits' events seen by this process
+_JAX_CACHE_HITS = 0   # '/jax/compilation_cache/cache_hits' events seen by this process
 
 
 def _count_cache_hit(event: str, **kwargs):
+    global _JAX_CACHE_HITS
     if event == "/jax/compilation_cache/cache_hits":
-        _JAX_CACHE_HITS[0] += 1
+        _JAX_CACHE_HITS += 1
+
+
+@functools.cache
+def _listen_for_cache_hits():
+    import jax
+    jax.monitoring.register_event_listener(_count_cache_hit)
 
 
 def compile_lowered(lowered):
@@ -159,13 +172,10 @@ def compile_lowered(lowered):
     :func:`store_program`. An executable that JAX loaded from its own persistent cache is not: on XLA's CPU
     backend its serialisation lacks the compiled functions, and loading it fails at the first call ("Function
     … not found"; reproduced by deleting kd-programs/ between two runs, tested)."""
-    import jax
-    if not getattr(compile_lowered, "listening", False):
-        jax.monitoring.register_event_listener(_count_cache_hit)
-        compile_lowered.listening = True
-    hits = _JAX_CACHE_HITS[0]
+    _listen_for_cache_hits()
+    hits = _JAX_CACHE_HITS
     compiled = lowered.compile()
-    return compiled, _JAX_CACHE_HITS[0] == hits
+    return compiled, _JAX_CACHE_HITS == hits
 
 
 def store_program(name: str, compiled) -> bool:

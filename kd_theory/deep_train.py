@@ -8,10 +8,12 @@ Binary (one logit f, t_i ∈ [0, 1]): ℓ = BCE(f, t) = softplus(f) − t f, wit
 (then BCE is the logistic loss ln(1 + e^{−y f})) and t = σ(f_teacher/T) for soft labels. K classes (K
 logits, t_i a probability vector): ℓ = KL(t ‖ softmax(f)) = Σ_c t_c ln t_c − Σ_c t_c ln softmax(f)_c (the
 cross-entropy less the target's entropy, which has no gradient), one-hot t for hard labels. Which one is
-decided by the targets' shape: (runs, n) binary, (runs, n, K) classes. The L2 term is the paper's "Adam with L2 regularisation" (coupled, not AdamW's
-decoupled decay): :func:`optimizer` adds its gradient λK to the data gradient with
-``optax.add_decayed_weights`` (masked to the conv and dense kernels, not the biases) *before* Adam, so
-λK goes through Adam's normalisation exactly as if (λ/2)‖K‖² were part of the loss.
+decided by the targets' shape: (runs, n) binary, (runs, n, K) classes.
+
+The L2 term is the paper's "Adam with L2 regularisation" (coupled, not AdamW's decoupled decay):
+:func:`optimizer` adds its gradient λK to the data gradient with ``optax.add_decayed_weights`` (masked
+to the conv and dense kernels, not the biases) *before* Adam, so λK goes through Adam's normalisation
+exactly as if (λ/2)‖K‖² were part of the loss.
 
 Optimiser: Adam on minibatches; each epoch is one pass over a fresh random permutation of the
 training set (the last ⌊n/b⌋·b examples of the permutation form the batches; the n mod b left over
@@ -73,6 +75,16 @@ class RunState(NamedTuple):
     train_loss: jax.Array    # () mean data loss over the minibatches of the last epoch (NaN before the first)
     settle_val_acc: jax.Array  # () best validation accuracy at the end of epoch Hyper.settle_epoch (−1 before)
     diverged: jax.Array      # () bool: the parameters or the epoch loss became non-finite (the run stopped)
+
+
+def backend_layout(runs_per_vmap: int | None = None, unroll_epoch: bool | None = None) -> dict:
+    """``runs_per_vmap`` and ``unroll_epoch`` for this backend where not given: on CPU 1 (each run's epoch its
+    own top-level call) and unrolled — XLA's CPU backend runs a vmap's grouped convolutions, and convolutions
+    inside a conditional or a loop, several times slower (BUILD_NOTES §3.10); on an accelerator 0 (all runs
+    vmapped) and rolled."""
+    cpu = jax.default_backend() == "cpu"
+    return {"runs_per_vmap": int((1 if cpu else 0) if runs_per_vmap is None else runs_per_vmap),
+            "unroll_epoch": bool(cpu if unroll_epoch is None else unroll_epoch)}
 
 
 def is_kernel(path) -> bool:
@@ -275,14 +287,15 @@ def _train_one_by_one(model, state: RunState, X, targets, X_val, y_val, hyper: H
     :func:`compiled_run_epoch`, a stopped run is skipped here (its state never changes); stacked at the end."""
     runs = [jax.tree.map(lambda leaf, i=i: leaf[i], state) for i in range(targets.shape[0])]
     epoch = compiled_run_epoch(model, hyper)
+    active = list(range(len(runs)))   # every run starts active; a stopped one never restarts
     for e in range(hyper.max_epochs):
-        active = [i for i, run in enumerate(runs) if bool(run.active)]
         if not active:
             break
         for i in active:
             runs[i] = epoch(runs[i], X, targets[i], X_val, y_val)
+        active = [i for i in active if bool(runs[i].active)]
         if on_epoch is not None:
-            on_epoch(e + 1, sum(bool(run.active) for run in runs))
+            on_epoch(e + 1, len(active))
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *runs)
 
 

@@ -142,6 +142,15 @@ class CorruptResultWarning(UserWarning):
     """A stored unit of work could not be read: it was moved aside to ``*.corrupt`` and is computed again."""
 
 
+def source_hash(*modules) -> str:
+    """A hash of the source files of ``modules``: stored work is reused only by the same math."""
+    h = hashlib.sha256()
+    for module in modules:
+        with open(module.__file__, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
 def payload_key(payload: dict) -> str:
     """The stable name of a unit of work: sha256 of the JSON of ``payload`` (sorted keys), 24 hex digits.
 

@@ -7,6 +7,7 @@ folders may share a name and tests/experiments never shadows the ``experiments``
 import csv
 import gzip
 import importlib.util
+import json
 import os
 import struct
 import subprocess
@@ -56,6 +57,18 @@ def run_launcher(*args, timeout=300, env=None):
 def launch():
     """A function that runs the launcher as a user does: ``launch("--experiment=…", "--out=…", …)``."""
     return run_launcher
+
+
+@pytest.fixture(scope="session")
+def run_experiment(tmp_path_factory):
+    """``run_experiment(name, *args)`` → (out, done, results, rows): the launcher run as a user runs it into a
+    fresh folder, failing the test with the tail of stderr unless it exits 0; results.json and runs.csv read."""
+    def run(name, *args):
+        out = tmp_path_factory.mktemp(name) / "out"
+        done = run_launcher(f"--experiment={name}", f"--out={out}", *args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return out, done, json.loads((out / "results.json").read_text()), _read_csv_rows(out / "runs.csv")
+    return run
 
 
 def _read_csv_rows(path):

@@ -390,6 +390,7 @@ def analyse(rows, info: list[dict], tasks: list[dict], teacher_rows: list[dict],
     degradation = judge_degradation(last_sets, correlations[-1], config)
     diverged = [{k: r[k] for k in ("dataset", "label_set", "seed", "lr", "steps", "role", "diverged_step")}
                 for r in rows if r.get("diverged")]
+    cnn = config.student == "cnn"
     return {
         **verdict,
         "degradation_verdict": degradation,
@@ -415,9 +416,9 @@ def analyse(rows, info: list[dict], tasks: list[dict], teacher_rows: list[dict],
         "correlation": correlations,
         "source": source,
         "grid": {"student": config.student, "lr": list(lr_grid(config)), "steps": list(step_grid(config)),
-                 "settle_checkpoint": None if config.student == "cnn" else settle_checkpoint(config.steps),
-                 "student_width": None if config.student == "cnn" else int(config.student_width),
-                 "cnn": config.cnn.to_dict() if config.student == "cnn" else None,
+                 "settle_checkpoint": None if cnn else settle_checkpoint(config.steps),
+                 "student_width": None if cnn else int(config.student_width),
+                 "cnn": config.cnn.to_dict() if cnn else None,
                  "train_sizes": [t["train_size"] for t in tasks], "num_classes": NUM_CLASSES},
         "diverged_runs": diverged,
         "n_diverged": len(diverged),

@@ -51,20 +51,16 @@ def model(config):
 
 
 def hyperparameters(config, lr: float):
-    import jax
-
-    from kd_theory.deep_train import Hyper
-    cpu = jax.default_backend() == "cpu"
-    # as the deep experiment measured on CPU (BUILD_NOTES §5): runs one after another and an unrolled epoch
+    from kd_theory.deep_train import Hyper, backend_layout
     return Hyper(learning_rate=float(lr), l2=float(config.cnn.l2), batch_size=int(config.cnn.batch_size),
-                 max_epochs=int(config.cnn.max_epochs), patience=int(config.cnn.patience),
-                 runs_per_vmap=1 if cpu else 0, unroll_epoch=cpu)
+                 max_epochs=int(config.cnn.max_epochs), patience=int(config.cnn.patience), **backend_layout())
 
 
 @functools.cache
 def code_version() -> str:
     from kd_theory import deep_train, losses
-    return common.source_hash(vgg, deep_train, losses, sys.modules[__name__])
+    from kd_theory.results import source_hash
+    return source_hash(vgg, deep_train, losses, sys.modules[__name__])
 
 
 def unit(config, task, sets, lr: float) -> dict:

@@ -191,7 +191,8 @@ SCHEMA = Schema(
         # (BUILD_NOTES §7.5); 14 soft-label sets (≥ 12 for the degradation verdict) × 4 seeds
         "cifar": {"data": "cifar10", "data_dir": CIFAR_ARCHIVE, "student": "cnn", "train_sizes": (2000,),
                   "select_seeds": 1, "report_seeds": 3, "cnn.channels": (8, 16), "cnn.dense": (32, 32),
-                  "cnn.max_epochs": 30, "cnn.patience": 6, "cnn.val_size": 2000, "smoothing": (0.8,), "noise_sigmas": (1.0, 2.0, 4.0),
+                  "cnn.max_epochs": 30, "cnn.patience": 6, "cnn.val_size": 2000, "smoothing": (0.8,),
+                  "noise_sigmas": (1.0, 2.0, 4.0),
                   "partial.false_negative": (0.0, 0.6), "partial.distractor": (0.2, 0.9), "teacher.width": 128,
                   "teacher.steps": 500, "teacher.temperatures": (4.0,), "teacher.early_steps": (1,),
                   "sbt.steps": 500},

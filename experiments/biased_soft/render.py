@@ -129,8 +129,8 @@ def headline_markdown(results) -> str:
     return "\n".join([
         f"# Biased soft labels ({results['source']}, {dataset}): {student_text(results['grid'])}", "",
         f"Test accuracy (%) of report seeds {p['report_seeds']} at the {setting_text(results['grid'])} chosen per "
-        f"set on the validation accuracy of seeds {p['select_seeds']}. Gap: paired by seed against the true-label student, points "
-        "[Holm-level interval over the sets], * Holm-significant. The last column: the student's "
+        f"set on the validation accuracy of seeds {p['select_seeds']}. Gap: paired by seed against the true-label "
+        "student, points [Holm-level interval over the sets], * Holm-significant. The last column: the student's "
         f"accuracy minus {p['headline_ratio']:.4g} × the true-label student's (the paper's 90 / 95.29), 95% "
         "interval.", "", table_markdown(results, dataset), "", headline_line(results, dataset)])
 

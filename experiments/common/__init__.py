@@ -33,16 +33,6 @@ def stored_rows(out_dir: str, namespace: str, unit: dict, compute) -> tuple[list
     return rows, False
 
 
-def source_hash(*modules) -> str:
-    """A hash of the source files of ``modules``: stored units are reused only by the same math."""
-    import hashlib
-    h = hashlib.sha256()
-    for module in modules:
-        with open(module.__file__, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()[:16]
-
-
 def seed_sets(config, teacher: int = 0) -> tuple[range, range]:
     """Student seeds of teacher ``teacher``: selection seeds then report seeds, ``config.select_seeds`` and
     ``config.report_seeds`` of them, disjoint (so the reported inits are fresh) and disjoint across teachers

@@ -69,17 +69,10 @@ def load_task(config, settings):
 # --- training -----------------------------------------------------------------------------------------------------
 
 def hyperparameters(config):
-    import jax
-
-    from kd_theory.deep_train import Hyper
-    cpu = jax.default_backend() == "cpu"
-    # measured on CPU (BUILD_NOTES): a vmap's grouped convolutions are slower than the runs one after
-    # another, and a rolled minibatch scan 3-4× slower than an unrolled one
-    per_vmap = (1 if cpu else 0) if config.runs_per_vmap is None else config.runs_per_vmap
-    unroll = cpu if config.unroll_epoch is None else bool(config.unroll_epoch)
+    from kd_theory.deep_train import Hyper, backend_layout
     return Hyper(learning_rate=float(config.learning_rate), l2=float(config.l2), batch_size=int(config.batch_size),
-                 max_epochs=int(config.max_epochs), patience=int(config.patience), runs_per_vmap=int(per_vmap),
-                 unroll_epoch=bool(unroll))
+                 max_epochs=int(config.max_epochs), patience=int(config.patience),
+                 **backend_layout(config.runs_per_vmap, config.unroll_epoch))
 
 
 def models(config):
@@ -175,7 +168,8 @@ def code_version() -> str:
     """A hash of the sources that determine a level's numbers (networks, trainer, losses, images, teachers),
     read once a process: stored levels are reused only by the same math."""
     from kd_theory import deep_train, images, losses, teachers
-    return common.source_hash(vgg, deep_train, losses, images, teachers)
+    from kd_theory.results import source_hash
+    return source_hash(vgg, deep_train, losses, images, teachers)
 
 
 def level_unit(config, settings: dict, hyper, noise_var: float) -> dict:

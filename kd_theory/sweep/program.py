@@ -22,7 +22,6 @@ calls are few). The compiled programs hold no host callback and can be stored on
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import NamedTuple
 

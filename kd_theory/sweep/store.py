@@ -4,9 +4,7 @@ determines a run's result (its coordinates, its data and targets, the engine opt
 sources), so a rerun with the same ``out`` skips exactly the runs already done, whatever the chunking."""
 from __future__ import annotations
 
-import hashlib
-
-from kd_theory.results import ResultStore, payload_key
+from kd_theory.results import ResultStore, payload_key, source_hash
 
 
 def _engine_version() -> str:
@@ -14,11 +12,7 @@ def _engine_version() -> str:
     math (a change to the network, the losses or the compiled program invalidates them)."""
     from kd_theory import losses, nets
     from kd_theory.sweep import layout, program
-    h = hashlib.sha256()
-    for module in (nets, losses, layout, program):
-        with open(module.__file__, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()[:16]
+    return source_hash(nets, losses, layout, program)
 
 
 ENGINE_VERSION = _engine_version()

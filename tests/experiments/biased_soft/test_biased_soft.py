@@ -27,11 +27,9 @@ CHECKPOINTS = (20, 54, 60)   # the tiny steps and the settle checkpoint (90% of 
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("biased_soft") / "out"
-    done = launch("--experiment=biased_soft", f"--out={out}", *TINY)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
+def tiny_run(run_experiment):
+    out, _, results, rows = run_experiment("biased_soft", *TINY)
+    return out, results, rows
 
 
 def tiny_config():

@@ -1,6 +1,5 @@
 """The CNN students of the biased-soft-label experiment (``--config.student=cnn``): end to end at tiny size, the
 inputs as images, paired seeds across sets, finished units reused, and the convergence rule of early stopping."""
-import json
 import os
 
 import numpy as np
@@ -26,11 +25,9 @@ def cnn_config():
 
 
 @pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("biased_soft_cnn") / "out"
-    done = launch("--experiment=biased_soft", f"--out={out}", *CNN_TINY)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
+def cnn_run(run_experiment):
+    out, _, results, rows = run_experiment("biased_soft", *CNN_TINY)
+    return out, results, rows
 
 
 def test_cnn_students_end_to_end(cnn_run):

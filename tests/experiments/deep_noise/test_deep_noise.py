@@ -95,16 +95,13 @@ def test_the_launcher_refuses_with_exit_code_2_and_writes_nothing(tmp_path, laun
 # --- end to end -----------------------------------------------------------------------------------------------------
 
 # the tiny preset with three levels and enough images and epochs that a level takes a moment (the kill test)
-E2E = ["--experiment=deep_noise", "--preset=tiny", "--config.noise_vars=(0.0,0.01,0.2)", "--config.max_examples=600",
+E2E = ["--preset=tiny", "--config.noise_vars=(0.0,0.01,0.2)", "--config.max_examples=600",
        "--config.max_epochs=12", "--config.patience=12"]
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("deep_noise") / "out"
-    done = launch(*E2E, f"--out={out}", "--config.progress=True")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, done, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
+def e2e(run_experiment):
+    return run_experiment("deep_noise", *E2E, "--config.progress=True")
 
 
 
@@ -174,7 +171,7 @@ def test_a_run_killed_after_one_level_resumes_to_the_same_results(e2e, tmp_path,
     is reused, the others trained, and runs.csv and every number equal those of the uninterrupted run."""
     reference_out, _, reference, _ = e2e
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "experiments.run", *E2E, f"--out={out}"]
+    command = [sys.executable, "-m", "experiments.run", "--experiment=deep_noise", *E2E, f"--out={out}"]
     child = subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              text=True)
     try:

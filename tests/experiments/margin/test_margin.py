@@ -17,12 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def margin_run(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("margin") / "out"
-    done = launch("--experiment=margin", f"--out={out}", "--preset=tiny")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return (out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv"),
-            read_csv_rows(out / "gamma.csv"))
+def margin_run(run_experiment, read_csv_rows):
+    out, _, results, rows = run_experiment("margin", "--preset=tiny")
+    return out, results, rows, read_csv_rows(out / "gamma.csv")
 
 
 def test_writes_every_file_with_its_verdicts(margin_run):

@@ -317,12 +317,9 @@ SMALL = ["--preset=tiny", "--config.epsilons=(0.4,0.3)", "--config.theorem.max_s
 
 
 @pytest.fixture(scope="module")
-def scaling_run(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("scaling") / "out"
-    done = launch("--experiment=scaling", f"--out={out}", *SMALL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return (out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv"),
-            read_csv_rows(out / "accuracy_runs.csv"), done.stderr)
+def scaling_run(run_experiment, read_csv_rows):
+    out, done, results, rows = run_experiment("scaling", *SMALL)
+    return out, results, rows, read_csv_rows(out / "accuracy_runs.csv"), done.stderr
 
 
 @pytest.mark.slow

@@ -16,11 +16,9 @@ SMALL = ["--preset=tiny", "--config.datasets=('full','reduced')", "--config.stud
 
 
 @pytest.fixture(scope="module")
-def table1_run(tmp_path_factory, launch, read_csv_rows):
-    out = tmp_path_factory.mktemp("table1") / "out"
-    done = launch("--experiment=table1", f"--out={out}", *SMALL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, json.loads((out / "results.json").read_text()), read_csv_rows(out / "runs.csv")
+def table1_run(run_experiment):
+    out, _, results, rows = run_experiment("table1", *SMALL)
+    return out, results, rows
 
 
 def test_writes_every_file_with_its_environment_and_verdict(table1_run):
