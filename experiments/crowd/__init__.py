@@ -44,7 +44,7 @@ def run(config, out):
         if part == "real":
             part_rows, results["real"] = run_real(config, crowds)
         elif part == "simulated":
-            part_rows, info = run_simulated(config)
+            part_rows, info = run_simulated(config, out.path)
             analysed = analysis.analyse_simulated(part_rows, info, config.alpha)
             verdict, results["simulated"] = analysed["verdict"], analysed["simulated"]
         else:

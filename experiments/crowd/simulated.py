@@ -13,14 +13,21 @@ its partition's start vectors the "partition" stream at the same index: every cr
 does not move when grid points are added or removed. Per grid point (d, ρ) every crowd has the same
 shape, so each aggregator compiles once per grid point (Dawid-Skene per type too:
 :meth:`kd_theory.crowd.base.Aggregator.fit_tasks`).
+
+Each finished crowd's rows are stored at once under OUT/crowds/ (:func:`experiments.common.stored_rows`), keyed
+by everything that determines them (:func:`crowd_unit`): a killed run resumes at the crowd in progress, and
+adding a grid point, a seed or a real crowd reuses the finished crowds.
 """
 from __future__ import annotations
 
+import functools
 import math
+import sys
 
 import numpy as np
 import pandas as pd
 
+from experiments import common
 from experiments.crowd.real import timed_accuracy
 from kd_theory import rng
 from kd_theory.crowd import TaskTypeAware, exact_share_two_type_crowd, partition_tasks, type_recovery
@@ -73,11 +80,39 @@ def grid(config) -> list[tuple]:
             for variant in config.sim_variants for seed in range(int(config.sim_seeds))]
 
 
-def run_simulated(config) -> tuple[list, dict]:
-    rows = []
+@functools.cache
+def code_version() -> str:
+    """A hash of the sources that determine a crowd's rows (the simulator, the partition, every aggregator,
+    this module), read once a process: stored crowds are reused only by the same math."""
+    import pkgutil
+
+    import kd_theory.crowd
+    from kd_theory.results import source_hash
+    modules = [sys.modules[__name__]] + [__import__(f"kd_theory.crowd.{m.name}", fromlist=["_"])
+                                         for m in sorted(pkgutil.iter_modules(kd_theory.crowd.__path__),
+                                                         key=lambda m: m.name) if not m.ispkg]
+    return source_hash(kd_theory.crowd, *modules)
+
+
+def crowd_unit(config, variant: str, n_tasks: int, ratio: float, seed: int) -> dict:
+    """Everything that determines one simulated crowd's rows: its index, the root seed, the crowd's shape and
+    the aggregators run on it, and the code. Not the grid's other points, α or the progress bars."""
+    return {"experiment": "crowd", "part": "simulated", "index": list(crowd_index(variant, n_tasks, ratio, seed)),
+            "root_seed": int(config.seed), "beta": float(config.sim_beta),
+            "answers_per_task": None if config.sim_answers_per_task is None else int(config.sim_answers_per_task),
+            "aggregators": list(config.sim_aggregators), "per_type": list(config.per_type), "code": code_version()}
+
+
+def run_simulated(config, out_dir: str) -> tuple[list, dict]:
+    rows, reused = [], 0
     for d, ratio, variant, seed in bar(grid(config), "simulated crowds", enabled=bool(config.engine.progress),
                                        unit="crowd"):
-        rows += one_crowd(config, variant, d, ratio, seed)
+        crowd_rows, was_stored = common.stored_rows(out_dir, "crowds", crowd_unit(config, variant, d, ratio, seed),
+                                                    lambda: one_crowd(config, variant, d, ratio, seed))
+        rows += crowd_rows
+        reused += was_stored
+    if reused:
+        print(f"simulated crowds: {reused} of {len(grid(config))} reused from crowds/", file=sys.stderr, flush=True)
     info = {"variants": list(config.sim_variants), "n_tasks": [int(d) for d in config.sim_tasks],
             "ratios": [float(r) for r in config.sim_worker_ratios],
             "n_workers": {str(d): [n_workers_for(r, d) for r in config.sim_worker_ratios] for d in config.sim_tasks},
