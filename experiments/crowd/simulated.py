@@ -104,9 +104,15 @@ def crowd_unit(config, variant: str, n_tasks: int, ratio: float, seed: int) -> d
 
 
 def run_simulated(config, out_dir: str) -> tuple[list, dict]:
-    rows, reused = [], 0
+    import jax
+    rows, reused, point = [], 0, None
     for d, ratio, variant, seed in bar(grid(config), "simulated crowds", enabled=bool(config.engine.progress),
                                        unit="crowd"):
+        if point != (d, ratio):
+            # a grid point's programs are not used again; kept, they pile up (per-type TE compiles once a crowd) and
+            # the paper grid's ~1,000 programs exhausted the process's memory maps (LLVM "Cannot allocate memory")
+            jax.clear_caches()
+            point = (d, ratio)
         crowd_rows, was_stored = common.stored_rows(out_dir, "crowds", crowd_unit(config, variant, d, ratio, seed),
                                                     lambda: one_crowd(config, variant, d, ratio, seed))
         rows += crowd_rows
