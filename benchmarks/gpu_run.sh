@@ -25,6 +25,9 @@
 #                            seeds, five levels; ≤ 110 PFLOP, BUILD_NOTES §7.4: two or three calls, levels resume)
 #              biased_soft_cifar  issue 24: biased soft labels on CIFAR-10, CNN students (the cifar preset's sets) on
 #                            all 40,000 training images and 10,000 validation images, wider CNNs, 2 + 6 seeds
+#              scaling_paper  issue 23 part 2: neuron scaling, the paper preset (7 margins, noisy 2-XOR, ε down to
+#                            0.1, widths to 256, 16 seeds; ≈ 6·10⁶ soft-label steps: several calls, chunks resume)
+#              biased_soft_mnist60k  issue 23 part 4: biased soft labels on all 60,000 MNIST images (the paper preset)
 #              A "+" joins parts that share the card at once (e.g. deep_noise+table1_mnist): neither is timed.
 #   TINY=1     every engine_* part at tiny size (sweep_bench --quick, one test): checks the script on a CPU, e.g.
 #              TINY=1 PYTHON=.venv/bin/python OUT=/tmp/gpu_out bash benchmarks/gpu_run.sh engine_reference
@@ -118,8 +121,13 @@ run_part() {  # one part, stopped at the deadline (the engine_* parts also after
         --config.cnn.dense='(128,128)' --config.cnn.lr='(0.0003,0.001,0.003)' --config.select_seeds=2 \
         --config.report_seeds=6 --config.cnn.max_epochs=60 --config.cnn.patience=10 --config.teacher.width=512 \
         --config.teacher.steps=2000 --config.teacher.batch_size=512 --config.sbt.steps=2000 ;;
+    scaling_paper)
+      timeout "$t" "$PY" -m experiments.run --experiment=scaling --preset=paper --out=.devruns/scaling_paper ;;
+    biased_soft_mnist60k)   # ../shared travels with the working tree
+      timeout "$t" "$PY" -m experiments.run --experiment=biased_soft --preset=paper --out=.devruns/biased_soft_mnist60k ;;
     *) echo "unknown part: $part (allowed: engine_reference, engine_table1, engine_big, engine_variants, engine_rerun,"\
-            "engine_tests, deep_noise, deep_noise_15k, table1_mnist, deep_noise_cifar, biased_soft_cifar)"; return 2 ;;
+            "engine_tests, deep_noise, deep_noise_15k, table1_mnist, deep_noise_cifar, biased_soft_cifar,"\
+            "scaling_paper, biased_soft_mnist60k)"; return 2 ;;
   esac
   echo "== $part ended with $? at $(date -u +%H:%M:%S)"
 }
