@@ -7,6 +7,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from experiments.table1 import analysis
+
 pytestmark = pytest.mark.slow
 
 # the tiny preset, widened just enough to exercise both data sets, two widths, two teachers, the interaction
@@ -35,7 +37,20 @@ def test_writes_every_file_with_its_environment_and_verdict(table1_run):
     assert {p["name"] for p in results["preconditions"]} == {"teacher lead (full)", "converged", "power"}
     if not all(p["met"] for p in results["preconditions"]):
         assert results["verdict"] == "inconclusive"
+    assert bool(results["settle"]) == (results["verdict"] == "inconclusive")
     assert "Verdict (the headline cell)" in (out / "table1.md").read_text()
+
+
+def test_what_would_settle_it_names_each_unmet_precondition_and_only_those():
+    from kd_theory.protocol.verdicts import Precondition
+    lead = Precondition("teacher lead (reduced)", 2.604, 3.0, False, "≥ 3")
+    edges = Precondition("converged", ["steps=300 dataset=full width=4 label=hard"], "none", False, "no edge")
+    power = Precondition("power", 1.085, 6.78, True, "narrower")
+    text = analysis.settle_text([lead, edges, power])
+    assert "teacher lead (reduced): +2.60" in text and "steps=300 dataset=full width=4 label=hard" in text
+    assert "seeds" not in text
+    assert "interval 9.00 points wide" in analysis.settle_text([power._replace(value=9.0, met=False)])
+    assert analysis.settle_text([power]) == ""
 
 
 def test_each_teacher_has_its_own_students(table1_run):
