@@ -84,14 +84,14 @@ def grid(config) -> list[tuple]:
 def code_version() -> str:
     """A hash of the sources that determine a crowd's rows (the simulator, the partition, every aggregator,
     this module), read once a process: stored crowds are reused only by the same math."""
+    import importlib
     import pkgutil
 
     import kd_theory.crowd
     from kd_theory.results import source_hash
-    modules = [sys.modules[__name__]] + [__import__(f"kd_theory.crowd.{m.name}", fromlist=["_"])
-                                         for m in sorted(pkgutil.iter_modules(kd_theory.crowd.__path__),
-                                                         key=lambda m: m.name) if not m.ispkg]
-    return source_hash(kd_theory.crowd, *modules)
+    names = sorted(m.name for m in pkgutil.iter_modules(kd_theory.crowd.__path__) if not m.ispkg)
+    return source_hash(sys.modules[__name__], kd_theory.crowd,
+                       *(importlib.import_module(f"kd_theory.crowd.{name}") for name in names))
 
 
 def crowd_unit(config, variant: str, n_tasks: int, ratio: float, seed: int) -> dict:

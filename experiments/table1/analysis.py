@@ -219,10 +219,9 @@ def settle_text(preconditions) -> str:
     of the `paper` preset can itself fall short, so the text may not simply name a preset)."""
     needs = []
     for p in (p for p in preconditions if not p.met):
-        if p.name.startswith("teacher lead"):
-            shown = f"{p.value:+.2f}" if isinstance(p.value, (int, float)) else str(p.value)
-            needs.append(f"a teacher that leads its best student by ≥ {p.threshold:g} points ({p.name}: {shown}): "
-                         f"a wider or longer-trained teacher, or a harder task")
+        if p.name.startswith("teacher lead"):   # verdicts.teacher_lead: a number of points
+            needs.append(f"a teacher that leads its best student by ≥ {p.threshold:g} points ({p.name}: "
+                         f"{p.value:+.2f}): a wider or longer-trained teacher, or a harder task")
         elif p.name == "converged":
             needs.append("the grid extended past the chosen values at its edges (" + ", ".join(map(str, p.value))
                          + ")")
