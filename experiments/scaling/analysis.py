@@ -280,17 +280,27 @@ def judge_label(label: str, table: list, successes: list, config) -> tuple[verdi
             "each exponent's interval (1/γ and 1/ε) starts at or below the bound's own exponent at the same points; "
             "contradicted when a point's interval lies wholly above C·f or an exponent's interval lies wholly above "
             "the bound's; inconclusive otherwise")
-    needs = ([f"every (γ, ε) point run at its theorem's T (theorem.max_steps ≥ {largest:,} for this grid: a GPU)"]
-             if not_run else []) + (["a width grid that contains every m*"] if censored else [])
-    needs.append("a wider range of γ and ε (smaller margins and errors: far larger theorem T, so a GPU) and more seeds, "
-                 f"for exponent intervals no wider than {MAX_INTERVAL_WIDTH} (the `paper` preset)")
-    settle = "; ".join(needs)
+    settle = settle_text(label, not_run, largest, censored, exponents)
     evidence = "; ".join(parts) + "."
     verdict = verdicts.judge(LABEL_CLAIMS[label], pre, outcome, rule, evidence, settle)
     detail = {"bound": dict(check, outcome=bound), "exponents": exponents, "n_planned": len(planned),
               "n_not_run": len(not_run), "n_censored": len(censored), "n_measured": len(points), "outcome": outcome,
               "evidence": evidence}
     return verdict, detail
+
+
+def settle_text(label: str, not_run: list, largest: int, censored: list, exponents: dict) -> str:
+    """What would answer the claim, one remedy per unmet precondition, with its measured value ("" when all
+    are met: the verdict then stands on its own)."""
+    needs = ([f"every (γ, ε) point run at its theorem's T (theorem.max_steps ≥ {largest:,} for this grid: a GPU)"]
+             if not_run else []) + (["a width grid that contains every m*"] if censored else [])
+    wide = [f"{AXES[axis]} {e['width']:.2f}" if math.isfinite(e["width"]) else f"{AXES[axis]} none"
+            for axis, e in exponents.items() if not (math.isfinite(e["width"]) and e["width"] <= MAX_INTERVAL_WIDTH)]
+    if wide:
+        needs.append(f"{label} exponent intervals no wider than {MAX_INTERVAL_WIDTH} (now: {', '.join(wide)}): a wider "
+                     "range of γ and ε (smaller margins and errors, so far larger theorem T: a GPU) and more seeds, "
+                     "as in the `paper` preset")
+    return "; ".join(needs)
 
 
 def combine(outcomes: list[str]) -> str:
@@ -310,7 +320,7 @@ def judge(table, successes, config) -> tuple[verdicts.Verdict, dict, dict]:
     evidence = " ".join(f"{label.capitalize()}: {details[label]['evidence']}" for label in per_label)
     rule = ("each label type's bound tested as a bound (see its own verdict): consistent when both are consistent, "
             "contradicted when either is contradicted, inconclusive otherwise")
-    settle = max((v.settle for v in per_label.values()), key=len)
+    settle = "; ".join(v.settle for v in per_label.values() if v.settle)
     return verdicts.judge(CLAIM, pre, outcome, rule, evidence, settle), per_label, details
 
 

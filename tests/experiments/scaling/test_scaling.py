@@ -217,6 +217,9 @@ def test_a_point_not_run_makes_the_verdict_inconclusive_and_says_what_it_would_h
     assert v.verdict == "inconclusive" and v.unmet == ["soft: theorem's settings"]
     assert "would have read “consistent”" in v.evidence
     assert verdict.verdict == "inconclusive" and per_label["hard"].verdict == "consistent"
+    # what would settle it names the one unmet precondition's remedy, not the ones already met
+    assert f"theorem.max_steps ≥ {table[hardest]['T']:,}" in v.settle and "exponent intervals" not in v.settle
+    assert verdict.settle == v.settle
 
 
 def test_a_point_run_short_of_its_theorems_T_is_an_unmet_precondition():
@@ -245,6 +248,9 @@ def test_censored_points_and_wide_exponent_intervals_are_unmet_preconditions():
     assert "soft: m* inside the grid" in unmet
     assert "soft: exponent of 1/γ interval width" in unmet      # one γ left: no exponent in 1/γ at all
     assert verdict.verdict == "inconclusive"
+    settle = per_label["soft"].settle
+    assert "a width grid that contains every m*" in settle and "(now: 1/γ none" in settle
+    assert "theorem.max_steps" not in settle                     # every point ran
 
 
 def test_phase_ratio_is_hard_over_soft_with_a_paired_bootstrap():
