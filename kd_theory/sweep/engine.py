@@ -52,8 +52,9 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
     budget_gb = default_memory_budget_gb() if memory_budget_gb is None else float(memory_budget_gb)
     if budget_gb <= 0:
         raise ValueError(f"memory_budget_gb must be > 0; got {memory_budget_gb}")
-    fingerprints = {name: task.fingerprint() for name, task in tasks.items()}
-    hashes = [run_hash(r, fingerprints[r.dataset], options) for r in runs]
+    # a run's key covers its task's data and its own target only (Task.fingerprint)
+    fingerprints = {key: tasks[key[0]].fingerprint(key[1]) for key in {(r.dataset, r.target) for r in runs}}
+    hashes = [run_hash(r, fingerprints[r.dataset, r.target], options) for r in runs]
     store = chunk_store(out_dir) if out_dir else None
     finished = store.load() if store else {}
     pending = [i for i, h in enumerate(hashes) if h not in finished]

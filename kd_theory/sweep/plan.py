@@ -78,12 +78,18 @@ class Task:
                 raise ValueError(f"dataset {name!r}: target {key!r} has shape {np.shape(t)}; a task with "
                                  f"num_classes={self.num_classes} needs shape {want}")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, target: str | None = None) -> str:
+        """A hash of the data (train, test, validation, classes) and of the targets: every one, or only
+        ``target``. A run's result depends on its own target alone, so its stored key
+        (:func:`kd_theory.sweep.store.run_hash`) takes ``fingerprint(run.target)``: adding a target to a task
+        (a temperature, a label set) leaves the stored runs of the others valid."""
+        if target is not None and target not in self.targets:
+            raise KeyError(f"target {target!r} is not in this task; it has {', '.join(sorted(self.targets))}")
         h = hashlib.sha256(f"classes={self.num_classes}".encode())
         extra = () if self.X_val is None else (self.X_val, self.y_val)
         for arr in (self.X_train, self.y_train, self.X_test, self.y_test) + extra:
             h.update(np.ascontiguousarray(arr, np.float32).tobytes())
-        for name in sorted(self.targets):
+        for name in sorted(self.targets) if target is None else (target,):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.targets[name], np.float32).tobytes())
         return h.hexdigest()[:16]

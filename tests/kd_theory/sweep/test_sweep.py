@@ -1,4 +1,5 @@
 """The sweep engine: equal to the same runs done one by one, chunked, resumed, sharded, farmed out."""
+import dataclasses
 import hashlib
 import json
 import os
@@ -187,17 +188,38 @@ def test_a_damaged_chunk_is_moved_aside_and_only_its_runs_are_computed_again(tmp
     assert third.n_resumed_runs == len(runs) and third.n_chunks == 0
 
 
-def test_run_keys_are_those_of_earlier_versions(sweep_script):
-    """Folders written before the generic ResultStore resume: a run's key is the hash it always was."""
+def test_run_keys_hash_the_run_its_tasks_data_and_its_own_target(sweep_script):
+    """A run's key: its coordinates, the options, the engine version and Task.fingerprint(run.target)."""
     tasks, runs = sweep_script.small_problem(n_seeds=1)
     options = sweep.EngineOptions(steps=(10, 30), dtype="float64")
-    fingerprint = tasks["xor"].fingerprint()
     for run in runs[::7]:
+        fingerprint = tasks["xor"].fingerprint(run.target)
         earlier = json.dumps({"run": run.coords(), "task": fingerprint, "steps": list(options.steps),
                               "init": options.init, "train_output_layer": options.train_output_layer,
                               "dtype": options.dtype, "base_seed": options.base_seed, "engine": store.ENGINE_VERSION},
                              sort_keys=True, default=str)
         assert store.run_hash(run, fingerprint, options) == hashlib.sha256(earlier.encode()).hexdigest()[:24]
+
+
+def test_a_target_added_to_a_task_leaves_the_other_targets_runs_stored(sweep_script, tmp_path, assert_rows_close):
+    """Extending a grid by a label set (a temperature, a generator) trains only that set's runs: the
+    others resume from the store, and what they read back equals a fresh computation."""
+    tasks, runs = sweep_script.small_problem(n_seeds=1)
+    options = sweep.EngineOptions(steps=(10, 30))
+    first = sweep.run_sweep(runs, tasks, options, out_dir=str(tmp_path), progress=False)
+    task = tasks["xor"]
+    sharper = np.clip(2 * np.asarray(task.targets["soft"]) - 0.5, 0.0, 1.0)
+    wider = {"xor": dataclasses.replace(task, targets={**task.targets, "sharper": sharper})}
+    assert wider["xor"].fingerprint("soft") == task.fingerprint("soft")
+    assert wider["xor"].fingerprint() != task.fingerprint()                 # the whole task did change
+    added = [dataclasses.replace(r, target="sharper") for r in runs if r.target == "soft"]
+    again = sweep.run_sweep(runs + added, wider, options, out_dir=str(tmp_path), progress=False)
+    assert again.n_resumed_runs == len(runs)                                # only the new target's runs trained
+    fresh = sweep.run_sweep(runs, wider, options, progress=False)
+    assert_rows_close([r for r in again.rows if r["target"] != "sharper"], fresh.rows, wider, atol=1e-6)
+    assert_rows_close(fresh.rows, first.rows, tasks, atol=1e-6)
+    with pytest.raises(KeyError, match="'nope' is not in this task"):
+        task.fingerprint("nope")
 
 
 def _reference(sweep_script):
