@@ -53,7 +53,11 @@ def run_sweep(runs, tasks, options: EngineOptions = EngineOptions(), *, out_dir:
     if budget_gb <= 0:
         raise ValueError(f"memory_budget_gb must be > 0; got {memory_budget_gb}")
     # a run's key covers its task's data and its own target only (Task.fingerprint)
-    fingerprints = {key: tasks[key[0]].fingerprint(key[1]) for key in {(r.dataset, r.target) for r in runs}}
+    targets_of = {}
+    for r in runs:
+        targets_of.setdefault(r.dataset, set()).add(r.target)
+    fingerprints = {(name, target): fp for name, targets in targets_of.items()
+                    for target, fp in tasks[name].fingerprints(sorted(targets)).items()}
     hashes = [run_hash(r, fingerprints[r.dataset, r.target], options) for r in runs]
     store = chunk_store(out_dir) if out_dir else None
     finished = store.load() if store else {}

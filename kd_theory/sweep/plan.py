@@ -83,16 +83,37 @@ class Task:
         ``target``. A run's result depends on its own target alone, so its stored key
         (:func:`kd_theory.sweep.store.run_hash`) takes ``fingerprint(run.target)``: adding a target to a task
         (a temperature, a label set) leaves the stored runs of the others valid."""
-        if target is not None and target not in self.targets:
-            raise KeyError(f"target {target!r} is not in this task; it has {', '.join(sorted(self.targets))}")
+        if target is not None:
+            return self.fingerprints([target])[target]
+        h = self._data_hash()
+        for name in sorted(self.targets):
+            self._hash_target(h, name)
+        return h.hexdigest()[:16]
+
+    def fingerprints(self, targets) -> dict:
+        """{target: ``fingerprint(target)``} for several targets, hashing the data once (on MNIST the data
+        is most of the work)."""
+        missing = [t for t in targets if t not in self.targets]
+        if missing:
+            raise KeyError(f"target {missing[0]!r} is not in this task; it has {', '.join(sorted(self.targets))}")
+        data = self._data_hash()
+        out = {}
+        for name in targets:
+            h = data.copy()
+            self._hash_target(h, name)
+            out[name] = h.hexdigest()[:16]
+        return out
+
+    def _data_hash(self):
         h = hashlib.sha256(f"classes={self.num_classes}".encode())
         extra = () if self.X_val is None else (self.X_val, self.y_val)
         for arr in (self.X_train, self.y_train, self.X_test, self.y_test) + extra:
             h.update(np.ascontiguousarray(arr, np.float32).tobytes())
-        for name in sorted(self.targets) if target is None else (target,):
-            h.update(name.encode())
-            h.update(np.ascontiguousarray(self.targets[name], np.float32).tobytes())
-        return h.hexdigest()[:16]
+        return h
+
+    def _hash_target(self, h, name: str) -> None:
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(self.targets[name], np.float32).tobytes())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -199,6 +199,18 @@ def test_run_keys_hash_the_run_its_tasks_data_and_its_own_target(sweep_script):
                               "dtype": options.dtype, "base_seed": options.base_seed, "engine": store.ENGINE_VERSION},
                              sort_keys=True, default=str)
         assert store.run_hash(run, fingerprint, options) == hashlib.sha256(earlier.encode()).hexdigest()[:24]
+    # the target's fingerprint, spelled out: the data (classes, train, test, validation), then the target
+    task = tasks["xor"]
+    for name in task.targets:
+        h = hashlib.sha256(f"classes={task.num_classes}".encode())
+        extra = () if task.X_val is None else (task.X_val, task.y_val)
+        for arr in (task.X_train, task.y_train, task.X_test, task.y_test) + extra:
+            h.update(np.ascontiguousarray(arr, np.float32).tobytes())
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(task.targets[name], np.float32).tobytes())
+        assert task.fingerprint(name) == h.hexdigest()[:16]
+    # several at once hash the data once and give the same keys
+    assert task.fingerprints(sorted(task.targets)) == {name: task.fingerprint(name) for name in task.targets}
 
 
 def test_a_target_added_to_a_task_leaves_the_other_targets_runs_stored(sweep_script, tmp_path, assert_rows_close):
