@@ -1,4 +1,6 @@
-"""Launcher: ``python -m experiments.run --experiment=NAME [--preset=PRESET] --out=DIR [--config.key=value ...]``.
+"""Launcher: ``python -m experiments.run --experiment=NAME [--preset=PRESET] --out=DIR [--config.key=value ...]``,
+or ``python -m experiments.run --rejudge --out=DIR`` to judge a finished folder again (current analysis and
+rules, no training; experiments whose package has ``rejudge``).
 
 Each experiment is a package ``experiments/NAME/``: ``__init__.py`` has ``validate(config)`` (raise
 ``ValueError`` naming the bad key) and ``run(config, out: kd_theory.results.OutputDir)``; its typed
@@ -147,16 +149,108 @@ def run_experiment(name: str, config, out_path: str, argv=None, preset: str = "d
     return out
 
 
+def rejudge_experiment(out_path: str) -> dict:
+    """Judge a finished results folder again with the current analysis and rules, without training: read
+    its ``config.json`` (experiment, config), ``runs.csv`` (every run) and ``results.json``, call the
+    experiment's ``rejudge(config, rows, stored_results)`` and write ``results.json`` and the rendered
+    files anew (``runs.csv`` and ``config.json`` stay: they say what was trained, by which code). The new
+    results.json records the rejudging code and time under ``rejudged``. Returns {verdict key: (before,
+    after)}. Raises LaunchError for a folder that is not a finished run, or an experiment without ``rejudge``."""
+    import json
+
+    from ml_collections import ConfigDict
+
+    from kd_theory.results import (
+        OutputDir,
+        OutputLocked,
+        acquire_output_lock,
+        environment_info,
+        release_output_lock,
+        rows_from_csv,
+    )
+    paths = {name: os.path.join(out_path, name) for name in ("config.json", "runs.csv", "results.json")}
+    missing = [name for name, path in paths.items() if not os.path.isfile(path)]
+    if missing:
+        raise LaunchError(f"--rejudge: {out_path} is not a finished results folder (no {', '.join(missing)})")
+    with open(paths["config.json"], encoding="utf-8") as fh:
+        saved = json.load(fh)
+    name = saved.get("experiment")
+    if name not in EXPERIMENTS:
+        raise LaunchError(f"--rejudge: {paths['config.json']} names experiment {name!r}; valid experiments:\n"
+                          f"{_listing()}")
+    module = importlib.import_module(f"experiments.{name}")
+    if not hasattr(module, "rejudge"):
+        raise LaunchError(f"--rejudge: --experiment={name} cannot judge a stored folder again yet (its package has "
+                          f"no rejudge(config, rows, results)); run it again instead")
+    with open(paths["results.json"], encoding="utf-8") as fh:
+        stored = json.load(fh)
+    with open(paths["runs.csv"], encoding="utf-8") as fh:
+        rows = rows_from_csv(fh.read())
+    render = importlib.import_module(f"experiments.{name}.render").render
+    try:
+        out = OutputDir(out_path)
+        lock = acquire_output_lock(out.path)
+    except (PermissionError, OutputLocked) as exc:
+        raise LaunchError(str(exc)) from None
+    try:
+        try:
+            results = module.rejudge(ConfigDict(saved["config"]), rows, stored)
+        except (ValueError, KeyError) as exc:
+            raise LaunchError(f"--rejudge: {out_path}: {exc}") from None
+        results["rejudged"] = {"trained_by": saved.get("environment", {}).get("git_commit"),
+                               "environment": environment_info()}
+        out.write_json("results.json", results)
+        render(results, out)
+    finally:
+        release_output_lock(lock)
+    keys = [k for k in results if k == "verdict" or k.endswith("_verdict")]
+    return {k: (_verdict_of(stored.get(k)), _verdict_of(results.get(k))) for k in keys}
+
+
+def _verdict_of(value):
+    return value.get("verdict") if isinstance(value, dict) else value
+
+
+def _rejudge_main(argv) -> int:
+    """``--rejudge --out=DIR``: nothing else (the config is the folder's own)."""
+    out, rest, skip = None, [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg.startswith("--out="):
+            out = arg.split("=", 1)[1]
+        elif arg == "--out" and i + 1 < len(argv):
+            out, skip = argv[i + 1], True
+        elif arg != "--rejudge":
+            rest.append(arg)
+    if not out:
+        _fail("--rejudge needs --out=DIR, a finished results folder")
+    if rest:
+        _fail(f"--rejudge takes only --out=DIR (the experiment and config are the folder's config.json); got "
+              f"{' '.join(rest)}")
+    try:
+        changes = rejudge_experiment(out)
+    except LaunchError as exc:
+        _fail(str(exc))
+    for key, (before, after) in changes.items():
+        print(f"{key}: {before} → {after}" if before != after else f"{key}: {after} (unchanged)", file=sys.stderr)
+    print(f"rewrote {out}: results.json and its tables and figures (runs.csv and config.json kept)", file=sys.stderr)
+    return 0
+
+
 def _listing() -> str:
     return "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
 
 
 def console_main(argv=None):
     argv = list(sys.argv if argv is None else argv)
+    if "--rejudge" in argv[1:]:
+        return _rejudge_main(argv[1:])
     name = _peek_experiment(argv[1:])
     if name is None:
         if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
             print("usage: kd-run --experiment=NAME [--preset=default|tiny|paper|...] --out=DIR [--config.KEY=VALUE ...]"
+                  "\n       kd-run --rejudge --out=DIR   (judge a finished folder again with the current rules)"
                   f"\nexperiments:\n{_listing()}")
             return 0
         _fail(f"--experiment is required; valid experiments:\n{_listing()}")

@@ -128,6 +128,28 @@ def rows_to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _csv_value(text: str):
+    """A cell of :func:`rows_to_csv` back as the value it was written from: "" → None, True/False, an int,
+    a float (repr round-trips exactly, nan and inf included), else the string."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def rows_from_csv(text: str) -> list[dict]:
+    """The rows :func:`rows_to_csv` wrote, each with every column (a key a row lacked reads None)."""
+    return [{k: _csv_value(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+
+
 def atomic_write_csv(path: str, rows: list[dict]) -> None:
     atomic_write_text(path, rows_to_csv(rows))
 

@@ -151,17 +151,22 @@ def judge_rate(gamma_rows, fit: dict, check: dict) -> verdicts.Verdict:
     g = fit["gamma"]
     width = g["high"] - g["low"] if math.isfinite(g["low"]) else math.inf
     pre = [verdicts.at_least("d span of the fit", round(g["span"], 3), MIN_SPAN,
-                             "largest / smallest d of the fitted range (d ≥ gamma.fit_from) ≥ 10: a decade"),
+                             "largest / smallest d of the fitted range (d ≥ gamma.fit_from) ≥ 10: a decade",
+                             "γ over at least a decade of d ≥ gamma.fit_from"
+                             + (f" (now a factor {g['span']:.3g})" if math.isfinite(g["span"]) else "")),
            verdicts.Precondition("interval width", round(width, 5) if math.isfinite(width) else "no interval",
                                  MAX_INTERVAL_WIDTH, bool(width <= MAX_INTERVAL_WIDTH),
-                                 "width of the exponent's 95% interval ≤ 0.1 (it can tell 1/d from 1/d^1.1)"),
+                                 "width of the exponent's 95% interval ≤ 0.1 (it can tell 1/d from 1/d^1.1)",
+                                 f"more gates or a longer d range, so that the exponent's interval is narrower than "
+                                 f"{MAX_INTERVAL_WIDTH:g}" + (f" (now {width:.3f})" if math.isfinite(width) else "")),
            verdicts.Precondition(
                "estimator checked against the certified solver",
                round(check["max_z"], 3) if check["rows"] else "no d with both a certified solve and γ",
                round(check["z_crit"], 3) if check["rows"] else "a d in xor_dims and gamma.dims", check["passed"],
                f"largest z of E γ_K ≤ γ, γ ≤ F(q̂) and γ = F(q_unif) at d = "
                f"{', '.join(str(r['d']) for r in check['rows']) or 'none'} ≤ the Bonferroni threshold "
-               f"(family α = {check['alpha']:g})")]
+               f"(family α = {check['alpha']:g})",
+               "a certified solve at some d ≤ 12 of gamma.dims that agrees with the estimator (the default preset)")]
     outcome = verdicts.exponent_outcome(g["low"], g["high"], THEORY_EXPONENT, "equal")
     plain = fit["gamma_plain"]
     ends = sorted(gamma_rows, key=lambda r: r["d"])
@@ -173,10 +178,7 @@ def judge_rate(gamma_rows, fit: dict, check: dict) -> verdicts.Verdict:
                 f"{_interval(fit['gamma2'])} over {_over(fit['gamma2'])}.")
     rule = ("consistent when the 95% interval of the exponent of γ (fitted with its finite-size corrections over "
             "d ≥ gamma.fit_from, weighted by each γ's error) contains −1; not reproduced when it excludes it")
-    settle = ("γ over at least a decade of d ≥ gamma.fit_from, with enough gates that the exponent's interval is "
-              "narrower than 0.1, and a certified solve at some d ≤ 12 of gamma.dims to check the estimator "
-              "(the default preset)")
-    return verdicts.judge(CLAIM, pre, outcome, rule, evidence, settle)
+    return verdicts.judge(CLAIM, pre, outcome, rule, evidence)
 
 
 def judge_bound(gamma_rows) -> verdicts.Verdict:
@@ -186,13 +188,13 @@ def judge_bound(gamma_rows) -> verdicts.Verdict:
                 if r["gamma"] - Z95 * r["gamma_se"] < floor[r["d"]] < r["gamma"] + Z95 * r["gamma_se"]]
     above = sum(r["gamma"] >= floor[r["d"]] for r in gamma_rows)
     pre = [verdicts.Precondition("resolved", straddle or "every γ's interval on one side", "none", not straddle,
-                                 "no γ whose 95% interval contains 1/(50d)")]
+                                 "no γ whose 95% interval contains 1/(50d)",
+                                 f"more gates at the d whose interval contains 1/(50d) ({straddle})")]
     lowest = min(gamma_rows, key=lambda r: r["gamma_d"])
     evidence = (f"γ ≥ 1/(50d) at {above} of {len(gamma_rows)} d; the smallest γ·d is {lowest['gamma_d']:.4f} ± "
                 f"{lowest['gamma_d_se']:.1g} at d = {lowest['d']}, against 1/50 = {RECALLED_CONSTANT:g}.")
     rule = "consistent when γ ≥ 1/(50d) at every d of gamma.dims; contradicted when γ < 1/(50d) at one"
-    return verdicts.judge(BOUND_CLAIM, pre, verdicts.bound_outcome(above, len(gamma_rows)), rule, evidence,
-                          "more gates at the d whose interval contains 1/(50d)")
+    return verdicts.judge(BOUND_CLAIM, pre, verdicts.bound_outcome(above, len(gamma_rows)), rule, evidence)
 
 
 def analyse(certified_rows, gamma_rows, svm_rows, config) -> dict:

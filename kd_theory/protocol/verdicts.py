@@ -52,12 +52,14 @@ class Claim(NamedTuple):
 
 class Precondition(NamedTuple):
     """A condition the claim needs, measured: ``value`` against ``threshold`` gives ``met``; ``rule`` says
-    in words what is compared."""
+    in words what is compared; ``remedy``, what would meet it (with what was measured), for the verdict's
+    "what would settle it"."""
     name: str
     value: object
     threshold: object
     met: bool
     rule: str
+    remedy: str = ""
 
     def to_json(self) -> dict:
         return {"name": self.name, "value": self.value, "threshold": self.threshold, "met": bool(self.met),
@@ -85,9 +87,10 @@ class Verdict(NamedTuple):
 
 
 def judge(claim: Claim, preconditions: Sequence[Precondition], outcome: str, rule: str, evidence: str,
-          settle: str = "") -> Verdict:
+          settle: str | None = None) -> Verdict:
     """The verdict: ``outcome`` (from one of the rules below) when every precondition is met, else
-    ``inconclusive`` naming the unmet ones (``settle`` says what would answer the claim)."""
+    ``inconclusive`` naming the unmet ones, with what would answer the claim: ``settle`` when given, else
+    :func:`settle_text` (each unmet precondition's remedy)."""
     if outcome not in VERDICTS:
         raise ValueError(f"verdict {outcome!r}; allowed: {', '.join(VERDICTS)}")
     claim.to_json()  # checks the type
@@ -95,8 +98,15 @@ def judge(claim: Claim, preconditions: Sequence[Precondition], outcome: str, rul
     if unmet:
         names = ", ".join(f"{p.name} ({p.rule}: {_show(p.value)} vs {_show(p.threshold)})" for p in unmet)
         return Verdict("inconclusive", rule + " — and every precondition must be met", claim, tuple(preconditions),
-                       f"{evidence} Not met: {names}; the numbers would have read “{outcome}”.", settle)
+                       f"{evidence} Not met: {names}; the numbers would have read “{outcome}”.",
+                       settle_text(preconditions) if settle is None else settle)
     return Verdict(outcome, rule, claim, tuple(preconditions), evidence, "")
+
+
+def settle_text(preconditions: Sequence[Precondition]) -> str:
+    """What would answer the claim: the remedy of each unmet precondition (its name and rule when it has
+    none), so the sentence names only what failed, with what was measured."""
+    return "; ".join(p.remedy or f"{p.name}: {p.rule}" for p in preconditions if not p.met)
 
 
 def _show(v) -> str:
@@ -114,13 +124,16 @@ def teacher_lead(teacher_acc: float, student_acc: float, points: float = 3.0, na
     more than its student has nothing to teach, so no soft-label advantage can be expected."""
     lead = 100 * (teacher_acc - student_acc)
     return Precondition(name, round(lead, 3), points, bool(math.isfinite(lead) and lead >= points),
-                        f"teacher test accuracy − best student's, in points, ≥ {points:g}")
+                        f"teacher test accuracy − best student's, in points, ≥ {points:g}",
+                        f"a teacher that leads its students by ≥ {points:g} points ({name}: "
+                        + (f"{lead:+.2f}" if math.isfinite(lead) else "not measured")
+                        + "): a wider or longer-trained teacher, or a harder task")
 
 
-def at_least(name: str, value: float, threshold: float, rule: str) -> Precondition:
+def at_least(name: str, value: float, threshold: float, rule: str, remedy: str = "") -> Precondition:
     """value ≥ threshold."""
     return Precondition(name, value, threshold, bool(value is not None and math.isfinite(value) and value >= threshold),
-                        rule)
+                        rule, remedy)
 
 
 def grid_edges(chosen: Sequence[dict], grid: dict, natural=None) -> Precondition:
@@ -141,7 +154,9 @@ def grid_edges(chosen: Sequence[dict], grid: dict, natural=None) -> Precondition
     return Precondition("converged", sorted(set(offenders)) or "no chosen value at a non-natural grid edge",
                         "none", not offenders,
                         "no chosen hyperparameter at the edge of its grid unless that edge is a natural limit "
-                        "(B = ∞; the largest step count when the training loss changed < 1% over its last 10%)")
+                        "(B = ∞; the largest step count when the training loss changed < 1% over its last 10%)",
+                        "the grid extended past the chosen values at its edges (" + ", ".join(sorted(set(offenders)))
+                        + ")")
 
 
 def loss_settled(loss_at_90: float, loss_at_end: float, tolerance: float = 0.01) -> bool:
@@ -156,9 +171,12 @@ def power(low: float, high: float, effect: float, name: str = "power", scale: fl
     """The interval [low, high] of the tested difference is narrower than the paper's ``effect``, so a
     null result could have seen the effect. Value and threshold are shown ×``scale`` in ``unit``."""
     width = high - low if math.isfinite(low) and math.isfinite(high) else math.inf
+    shown = f"{scale * width:.2f} {unit} wide" if math.isfinite(width) else "none"
     return Precondition(name, round(scale * width, 4) if math.isfinite(width) else "no interval",
                         round(scale * abs(effect), 4), bool(width < abs(effect)),
-                        f"width of the corrected 95% interval of the tested difference < the paper's effect ({unit})")
+                        f"width of the corrected 95% interval of the tested difference < the paper's effect ({unit})",
+                        f"more report seeds (interval {shown}; it must be narrower than the paper's "
+                        f"{scale * abs(effect):.2f})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
 """The command line end to end, as a user runs it, and each bad input it must refuse."""
+import json
+
 import pytest
 
 
@@ -54,3 +56,20 @@ def test_unwritable_out_is_refused(tmp_path, launch):
 def test_presets_are_listed_when_one_is_unknown(launch, tmp_path):
     done = launch("--experiment=table1", "--preset=huge", f"--out={tmp_path / 'o'}")
     assert done.returncode == 2 and "default" in done.stderr and "tiny" in done.stderr and "paper" in done.stderr
+
+
+def test_rejudge_refuses_what_it_cannot_judge_with_a_clear_error(launch, tmp_path):
+    done = launch("--rejudge")
+    assert done.returncode != 0 and "--rejudge needs --out=DIR" in done.stderr
+    done = launch("--rejudge", f"--out={tmp_path}", "--config.lr=(1.0,)")
+    assert done.returncode != 0 and "--rejudge takes only --out=DIR" in done.stderr
+    done = launch("--rejudge", f"--out={tmp_path}")
+    assert done.returncode != 0
+    assert "not a finished results folder (no config.json, runs.csv, results.json)" in done.stderr
+    (tmp_path / "config.json").write_text('{"experiment": "margin", "config": {}}')
+    (tmp_path / "runs.csv").write_text("a\n1\n")
+    (tmp_path / "results.json").write_text('{"verdict": "reproduced"}')
+    done = launch("--rejudge", f"--out={tmp_path}")
+    assert done.returncode != 0 and "--experiment=margin cannot judge a stored folder again" in done.stderr
+    assert json.loads((tmp_path / "results.json").read_text()) == {"verdict": "reproduced"}   # left as it was
+

@@ -185,3 +185,18 @@ def test_one_process_cannot_lock_a_folder_twice_and_an_unused_new_folder_is_remo
     with results.lock_output_dir(str(folder)):
         OutputDir(str(folder)).write_text("results.json", "{}\n")
     assert os.listdir(folder) == ["results.json"]
+
+
+def test_rows_read_back_from_csv_are_the_rows_written():
+    rows = [{"dataset": "full", "width": 4, "lr": 0.1 + 0.2, "B": None, "acc": float(np.float32(0.9133)),
+             "diverged": False, "loss": float("nan"), "big": float("inf"), "steps": 1000},
+            {"dataset": "reduced", "width": 8, "lr": 2048.0, "B": 4.0, "acc": 1e-300, "diverged": True,
+             "loss": -0.0, "big": 3.0, "steps": 10, "extra": "x y"}]
+    back = results.rows_from_csv(results.rows_to_csv(rows))
+    assert back[0].pop("extra") is None                       # a column the first row lacked reads None
+    for written, read in zip(rows, back, strict=True):
+        assert read.keys() == written.keys()
+        for key, value in written.items():
+            got = read[key]
+            assert type(got) is type(value), (key, got, value)
+            assert got == value or (value != value and got != got), (key, got, value)

@@ -16,6 +16,25 @@ def test_an_unmet_precondition_makes_any_outcome_inconclusive_and_names_it():
     assert v.to_json()["preconditions"][0]["met"] is False and v.to_json()["claim"]["type"] == "prediction"
 
 
+def test_what_would_settle_it_is_each_unmet_preconditions_remedy_and_only_those():
+    lead = verdicts.teacher_lead(0.98, 0.95396, name="teacher lead (reduced, m = 4)")
+    edges = verdicts.grid_edges([{"steps": 300, "lr": 32.0, "dataset": "full", "_cell_keys": ("dataset",)}],
+                                {"steps": [300, 1000], "lr": [8.0, 32.0, 128.0]})
+    power = verdicts.power(-0.005, 0.006, 0.0678)
+    v = verdicts.judge(CLAIM, [lead, edges, power], "not reproduced", "rule", "evidence")
+    assert v.verdict == "inconclusive" and v.unmet == ["teacher lead (reduced, m = 4)", "converged"]
+    assert v.settle == ("a teacher that leads its students by ≥ 3 points (teacher lead (reduced, m = 4): +2.60): a "
+                        "wider or longer-trained teacher, or a harder task; the grid extended past the chosen values "
+                        "at its edges (steps=300 dataset=full)")
+    wide = verdicts.power(-0.05, 0.04, 0.0678)
+    assert verdicts.settle_text([wide]) == "more report seeds (interval 9.00 points wide; it must be narrower than " \
+                                           "the paper's 6.78)"
+    plain = verdicts.at_least("seeds", 3, 5, "report seeds ≥ 5")                  # no remedy: its name and rule
+    assert verdicts.settle_text([plain, power]) == "seeds: report seeds ≥ 5"
+    assert verdicts.judge(CLAIM, [lead], "reproduced", "r", "e", settle="given").settle == "given"
+    assert verdicts.judge(CLAIM, [power], "reproduced", "r", "e").settle == ""     # all met: nothing to settle
+
+
 def test_met_preconditions_keep_the_outcome():
     v = verdicts.judge(CLAIM, [verdicts.teacher_lead(0.98, 0.90)], "reproduced", "rule", "evidence")
     assert v.verdict == "reproduced" and v.unmet == []
