@@ -122,34 +122,49 @@ def _splits(ds: data.Dataset) -> dict:
     return {"train": ds.X_train, "val": ds.X_val, "test": ds.X_test}
 
 
-def teacher_sets(config, ds: data.Dataset, name: str, progress=None) -> list[LabelSet]:
+def teacher_sets(config, ds: data.Dataset, name: str, progress=None, out_dir: str | None = None) -> list[LabelSet]:
     """Soft labels from trained teachers (keys from the "teacher" stream, indexed by (task, teacher)): the
     cross-entropy teacher at each temperature, the same teacher stopped after ``early_steps`` Adam steps
     (the same key: full-batch Adam is deterministic, so these are checkpoints of its trajectory; with
-    minibatches they are short runs from the same initialisation), and one SBT teacher per α triple."""
+    minibatches they are short runs from the same initialisation), and one SBT teacher per α triple.
+    With ``out_dir`` each teacher is kept in ``out_dir``/teachers (:func:`targets.cached_teacher`): at
+    60,000 images an SBT teacher trains for a quarter of an hour, and a rerun that adds a learning rate or a
+    set must not train it again."""
     t, sbt = config.teacher, config.sbt
     network = dict(width=t.width, learning_rate=t.lr, batch_size=t.batch_size)
     key = rng.stream_key(config.seed, "teacher", name, "cross-entropy")
+    common_payload = {"seed": int(config.seed), "task": name, "width": int(t.width), "lr": float(t.lr),
+                      "batch_size": t.batch_size}
+
+    def network_teacher(teacher_name: str, steps: int) -> Teacher:
+        return targets.cached_teacher(out_dir, dict(common_payload, kind="cross-entropy", steps=int(steps)), ds,
+                                      lambda: targets.network_teacher(key, ds, name=teacher_name, steps=steps,
+                                                                      **network))
     sets = []
     if tuple(config.teacher.temperatures):
-        trained = targets.network_teacher(key, ds, name="cross-entropy", steps=t.steps, **network)
+        trained = network_teacher("cross-entropy", t.steps)
         sets += [_teacher_set(trained, T, f"teacher T={T:g}", "temperature", 1) for T in t.temperatures]
         _tick(progress)
     for s in t.early_steps:
-        early = targets.network_teacher(key, ds, name=f"cross-entropy@{s}", steps=int(s), **network)
+        early = network_teacher(f"cross-entropy@{s}", int(s))
         sets.append(_teacher_set(early, 1.0, f"early steps={s}", "early", 1))
         _tick(progress)
     for alphas in sbt.alphas:
         alphas = tuple(float(a) for a in alphas)
         set_name = "sbt a=(" + ",".join(f"{a:g}" for a in alphas) + ")"
-        params = teachers.train_sbt_teacher(rng.stream_key(config.seed, "teacher", name, set_name), ds.X_train,
-                                            ds.y_train, num_classes=NUM_CLASSES, k=sbt.k, alphas=alphas,
-                                            width=t.width, steps=sbt.steps, learning_rate=t.lr,
-                                            batch_size=t.batch_size)
-        logits = {split: np.asarray(nets.apply(params, X)) for split, X in _splits(ds).items()}
-        teacher = targets.teacher_from_logits(set_name, "sbt", ds, logits, alphas=list(alphas), k=int(sbt.k),
-                                              width=t.width, steps=sbt.steps, learning_rate=t.lr,
-                                              batch_size=t.batch_size)
+
+        def make_sbt(alphas=alphas, set_name=set_name) -> Teacher:
+            params = teachers.train_sbt_teacher(rng.stream_key(config.seed, "teacher", name, set_name), ds.X_train,
+                                                ds.y_train, num_classes=NUM_CLASSES, k=sbt.k, alphas=alphas,
+                                                width=t.width, steps=sbt.steps, learning_rate=t.lr,
+                                                batch_size=t.batch_size)
+            logits = {split: np.asarray(nets.apply(params, X)) for split, X in _splits(ds).items()}
+            return targets.teacher_from_logits(set_name, "sbt", ds, logits, alphas=list(alphas), k=int(sbt.k),
+                                               width=t.width, steps=sbt.steps, learning_rate=t.lr,
+                                               batch_size=t.batch_size)
+        payload = dict(common_payload, kind="sbt", name=set_name, alphas=list(alphas), k=int(sbt.k),
+                       steps=int(sbt.steps))
+        teacher = targets.cached_teacher(out_dir, payload, ds, make_sbt)
         sets.append(_teacher_set(teacher, sbt.temperature, set_name, "sbt", int(sbt.k)))
         _tick(progress)
     return sets
@@ -165,9 +180,11 @@ def n_teachers(config) -> int:
     return int(bool(tuple(config.teacher.temperatures))) + len(config.teacher.early_steps) + len(config.sbt.alphas)
 
 
-def build_task(config, ds: data.Dataset, name: str, progress=None) -> tuple[Task, list[LabelSet]]:
-    """Every soft-label set of one task (the true labels first) and the Task the engine trains on."""
-    sets = generated_sets(config, ds, name) + teacher_sets(config, ds, name, progress)
+def build_task(config, ds: data.Dataset, name: str, progress=None,
+               out_dir: str | None = None) -> tuple[Task, list[LabelSet]]:
+    """Every soft-label set of one task (the true labels first) and the Task the engine trains on; its
+    teachers kept in ``out_dir``/teachers when given."""
+    sets = generated_sets(config, ds, name) + teacher_sets(config, ds, name, progress, out_dir)
     teachers_of = [s.teacher for s in sets if s.teacher is not None]
     unique = list({t.name: t for t in teachers_of}.values())
     return Task.build(ds, [s.target for s in sets], unique, name=name), sets
@@ -212,7 +229,7 @@ def run(config, out):
     with tqdm(total=len(subsets) * n_teachers(config), desc="teachers", file=sys.stderr,
               disable=not config.engine.progress) as bar:
         for name, subset in subsets.items():
-            tasks[name], sets[name] = build_task(config, subset, name, bar)
+            tasks[name], sets[name] = build_task(config, subset, name, bar, out.path)
             info += [set_info(config, tasks[name], s) for s in sets[name]]
     for i in info:
         own = i["indicators"]["own"]

@@ -62,6 +62,26 @@ def test_writes_every_file_with_its_environment_and_both_verdicts(tiny_run):
     assert "Verdict (a skillful-but-bad teacher" in md and "Verdict (accuracy degrades" in md
 
 
+def test_teachers_are_kept_and_a_rerun_reads_them_back_unchanged(tiny_run, monkeypatch):
+    out, _, _ = tiny_run
+    config = tiny_config()
+    subsets = biased_soft.training_subsets(config, biased_soft.load_dataset(config))
+    stored = [f for f in os.listdir(out / "teachers") if f.endswith(".npz")]
+    assert len(stored) == len(subsets) * biased_soft.n_teachers(config)
+    fresh = {name: biased_soft.teacher_sets(config, ds, name) for name, ds in subsets.items()}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a kept teacher was trained again")
+    monkeypatch.setattr(teachers, "train_sbt_teacher", no_training)
+    monkeypatch.setattr(biased_soft.targets, "network_teacher", no_training)
+    for name, ds in subsets.items():
+        kept = biased_soft.teacher_sets(config, ds, name, out_dir=str(out))
+        assert [s.name for s in kept] == [s.name for s in fresh[name]]
+        for a, b in zip(kept, fresh[name], strict=True):
+            np.testing.assert_array_equal(a.exact, b.exact)
+            assert a.teacher.accuracy == b.teacher.accuracy
+
+
 def test_label_sets_come_from_the_named_streams(tiny_run):
     """The generated labels and the SBT teacher are rebuilt here from the library with the streams the
     experiment names ("labels" and "teacher", indexed by task and set), and give the reported indicators."""
