@@ -194,8 +194,8 @@ def rejudge_experiment(out_path: str) -> dict:
         raise LaunchError(str(exc)) from None
     try:
         try:
-            results = module.rejudge(ConfigDict(saved["config"]), rows, stored)
-        except (ValueError, KeyError) as exc:
+            results = module.rejudge(ConfigDict(_stored_config(name, saved)), rows, stored)
+        except (ValueError, KeyError, AttributeError) as exc:
             raise LaunchError(f"--rejudge: {out_path}: {exc}") from None
         results["rejudged"] = {"trained_by": saved.get("environment", {}).get("git_commit"),
                                "environment": environment_info()}
@@ -205,6 +205,18 @@ def rejudge_experiment(out_path: str) -> dict:
         release_output_lock(lock)
     keys = [k for k in results if k == "verdict" or k.endswith("_verdict")]
     return {k: (_verdict_of(stored.get(k)), _verdict_of(results.get(k))) for k in keys}
+
+
+def _stored_config(name: str, saved: dict) -> dict:
+    """A folder's config as a dict: its preset's defaults of today, overlaid with every value config.json
+    holds. A key the folder lacks is an option added after it ran; its default is what that code did."""
+    def overlay(base: dict, stored: dict) -> dict:
+        return {key: overlay(value, stored[key]) if isinstance(value, dict) and isinstance(stored.get(key), dict)
+                else stored.get(key, value) for key, value in base.items()}
+    module = importlib.import_module(f"experiments.{name}.config")
+    preset = saved.get("preset") or "default"
+    base = module.get_config(preset if preset in module.SCHEMA.presets else "default").to_dict()
+    return overlay(base, saved.get("config", {}))
 
 
 def _verdict_of(value):

@@ -220,6 +220,20 @@ def student_runs(config, task: Task, sets: list[LabelSet]) -> list:
             for seed in seeds]
 
 
+# the keys of set_info's rows: results.json keeps them inside each label set's entry, among the analysis's own
+SET_INFO_KEYS = ("dataset", "train_size", "label_set", "generator", "label", "knob", "own_k", "indicators",
+                 "teacher_top1", "teacher_test_top1", "class_delta", "class_gamma", "expected")
+
+
+def rejudge(config, rows, stored) -> dict:
+    """results.json of a finished folder recomputed from its runs.csv rows and the stored label-set, task
+    and teacher rows (the launcher's ``--rejudge``): the analysis and verdicts of this code."""
+    info = [{key: s[key] for key in SET_INFO_KEYS} for s in stored["label_sets"]]
+    results = analysis.analyse(rows, info, stored["tasks"], stored["teachers"], config, stored["source"])
+    results.update({key: stored[key] for key in ("experiment", "data", "timings", "n_runs")})
+    return results
+
+
 def run(config, out):
     from tqdm import tqdm
     t0 = time.perf_counter()

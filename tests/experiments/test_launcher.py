@@ -73,3 +73,15 @@ def test_rejudge_refuses_what_it_cannot_judge_with_a_clear_error(launch, tmp_pat
     assert done.returncode != 0 and "--experiment=margin cannot judge a stored folder again" in done.stderr
     assert json.loads((tmp_path / "results.json").read_text()) == {"verdict": "reproduced"}   # left as it was
 
+
+
+def test_a_stored_config_missing_a_later_option_gets_its_default():
+    from experiments import run
+    from experiments.biased_soft.config import get_config
+    saved = {"experiment": "biased_soft", "preset": "tiny",
+             "config": {"lr": [1.0, 2.0], "teacher": {"width": 16}, "removed_option": 3}}
+    config = run._stored_config("biased_soft", saved)
+    tiny = get_config("tiny").to_dict()
+    assert config["lr"] == [1.0, 2.0] and config["teacher"]["width"] == 16          # what the folder ran
+    assert config["student"] == tiny["student"] and config["teacher"]["steps"] == tiny["teacher"]["steps"]
+    assert "removed_option" not in config

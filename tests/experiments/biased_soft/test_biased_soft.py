@@ -5,6 +5,7 @@ IDX files, and CIFAR-10's hook on a tiny image tree."""
 import json
 import math
 import os
+import shutil
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -80,6 +81,19 @@ def test_teachers_are_kept_and_a_rerun_reads_them_back_unchanged(tiny_run, monke
         for a, b in zip(kept, fresh[name], strict=True):
             np.testing.assert_array_equal(a.exact, b.exact)
             assert a.teacher.accuracy == b.teacher.accuracy
+
+
+def test_rejudge_recomputes_the_stored_folder(tiny_run, tmp_path, launch):
+    out, results, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    done = launch("--rejudge", f"--out={copy}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = json.loads((copy / "results.json").read_text())
+    assert set(again.pop("rejudged")) == {"trained_by", "environment"}
+    assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
+    # (a key set_info writes that SET_INFO_KEYS lacks would be missing from the label sets: not byte-equal)
+    assert (copy / "biased_soft.md").read_text() == (out / "biased_soft.md").read_text()
 
 
 def test_label_sets_come_from_the_named_streams(tiny_run):
