@@ -9,6 +9,7 @@ import gzip
 import importlib.util
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -51,6 +52,19 @@ def run_launcher(*args, timeout=300, env=None):
     """``python -m experiments.run ARGS`` from the repository root; the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def rejudge_copy(tmp_path):
+    """``rejudge_copy(out)`` → (copy, results): a finished folder copied and judged again as a user does
+    (``--rejudge``), failing the test unless it exits 0; results is the new results.json."""
+    def rejudge(out):
+        copy = tmp_path / "rejudged"
+        shutil.copytree(out, copy)
+        done = run_launcher("--rejudge", f"--out={copy}")
+        assert done.returncode == 0, done.stderr[-2000:]
+        return copy, json.loads((copy / "results.json").read_text())
+    return rejudge
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ IDX files, and CIFAR-10's hook on a tiny image tree."""
 import json
 import math
 import os
-import shutil
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -83,13 +82,9 @@ def test_teachers_are_kept_and_a_rerun_reads_them_back_unchanged(tiny_run, monke
             assert a.teacher.accuracy == b.teacher.accuracy
 
 
-def test_rejudge_recomputes_the_stored_folder(tiny_run, tmp_path, launch):
+def test_rejudge_recomputes_the_stored_folder(tiny_run, rejudge_copy):
     out, results, _ = tiny_run
-    copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    done = launch("--rejudge", f"--out={copy}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    again = json.loads((copy / "results.json").read_text())
+    copy, again = rejudge_copy(out)
     assert set(again.pop("rejudged")) == {"trained_by", "environment"}
     assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
     # (a key set_info writes that SET_INFO_KEYS lacks would be missing from the label sets: not byte-equal)

@@ -2,7 +2,6 @@
 import json
 import math
 import os
-import shutil
 from collections import defaultdict
 
 import numpy as np
@@ -204,13 +203,9 @@ def test_a_selection_subset_larger_than_the_training_split_is_refused(tmp_path, 
     assert "Traceback" not in done.stderr and not out.exists()
 
 
-def test_rejudge_recomputes_the_stored_folder_and_applies_a_changed_rule(table1_run, tmp_path, launch, monkeypatch):
+def test_rejudge_recomputes_the_stored_folder_and_applies_a_changed_rule(table1_run, rejudge_copy, monkeypatch):
     out, results, _ = table1_run
-    copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    done = launch("--rejudge", f"--out={copy}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    again = json.loads((copy / "results.json").read_text())
+    copy, again = rejudge_copy(out)
     trained_by = json.loads((out / "config.json").read_text())["environment"]["git_commit"]
     assert again.pop("rejudged")["trained_by"] == trained_by
     # the same analysis on runs.csv read back gives results.json and table1.md unchanged, byte for byte
