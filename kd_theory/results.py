@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 import zipfile
+import zlib
 from typing import NamedTuple
 
 
@@ -310,7 +311,10 @@ class ArrayStore:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 return {name: saved[name] for name in saved.files}
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # BadZipFile: truncated, bad CRC
+        # BadZipFile: truncated, bad CRC; NotImplementedError: a damaged compression-method field; RuntimeError: a
+        # damaged flag bit read as "encrypted"; zlib.error: stored data read as deflated
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+                zlib.error) as exc:
             aside = _move_aside(path)
             warnings.warn(f"{path} is not readable ({exc}); moved it to {aside}, it will be computed again",
                           CorruptResultWarning, stacklevel=2)

@@ -303,7 +303,7 @@ def analyse(rows, teacher_rows, config, source: str) -> dict:
             else "the whole training split",
             "reported": "test accuracy of the report seeds at the chosen setting (mean ± std over the runs that did not "
                         "diverge; diverged runs are counted, never averaged)",
-            "gap_test": f"paired t-test per cell (scipy), Holm over the cells of each view (statsmodels), α = "
+            "gap_test": f"paired t-test per cell (scipy), Holm over the cells of each view, α = "
                         f"{config.alpha}; each interval at the level Holm tested its cell at (it excludes 0 exactly when the cell is significant); a gap with zero "
                         "spread is deterministic (no test)",
             "matched_source": matched_note,

@@ -151,6 +151,24 @@ def read_damaged_store_file(path, original: bytes, damage, read):
     return got, moved_aside
 
 
+@pytest.mark.parametrize("offset, value, what", [(10, 99, "an unknown compression method"),
+                                                 (10, 8, "stored data read as deflated"),
+                                                 (8, 1, "a flag bit that reads as encrypted")])
+def test_a_stored_teacher_with_a_damaged_zip_header_is_moved_aside(tmp_path, offset, value, what):
+    """Damage the hypothesis search found in a zip header field (not the data): each must read as not done."""
+    import struct
+
+    from kd_theory.results import ArrayStore
+    store = ArrayStore(str(tmp_path), "teachers")
+    path = store.put("k", logits=np.linspace(-3.0, 3.0, 40).reshape(20, 2))
+    data = bytearray(open(path, "rb").read())
+    at = bytes(data).index(b"PK\x01\x02") + offset          # a field of the central directory, which zipfile reads
+    data[at:at + 2] = struct.pack("<H", value)
+    unchanged = ("insert", 0.0, 0, b"")                                    # write the damaged bytes as they are
+    got, moved_aside = read_damaged_store_file(path, bytes(data), unchanged, lambda: store.get("k"))
+    assert got is None and moved_aside, what
+
+
 def test_damaged_resume_chunk_is_moved_aside_and_recomputed(tmp_path):
     from kd_theory.results import ResultStore
     store = ResultStore(str(tmp_path), "chunks", prefix="chunk")
