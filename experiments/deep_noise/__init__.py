@@ -157,8 +157,14 @@ def train_level(config, data, teacher, student, hyper, label: str = "") -> list[
             targets.append(hard if model == "hard" else np.asarray(teachers.soft_labels(logits[i], T)))
     s_state = _train(student, jnp.tile(student_keys(config, seeds), (len(labels), 1)), data, np.stack(targets), hyper,
                      f"{label} {len(members)} students", config.progress)
-    return (run_rows(teacher, t_state, data, [("teacher", None, s, role[s]) for s in seeds], hyper)
-            + run_rows(student, s_state, data, members, hyper))
+    # how far each soft student's labels sit from its teacher's own hard labels 1[f > 0] (None for the others):
+    # what tells whether a lower T could still change them (analysis.temperature_precondition)
+    teacher_hard = (logits > 0).astype(np.float32)
+    softness = [None if model == "hard" else float(np.mean(np.abs(target - teacher_hard[seeds.index(s)])))
+                for (model, _, s, _), target in zip(members, targets)]
+    return ([dict(r, label_softness=None)
+             for r in run_rows(teacher, t_state, data, [("teacher", None, s, role[s]) for s in seeds], hyper)]
+            + [dict(r, label_softness=x) for r, x in zip(run_rows(student, s_state, data, members, hyper), softness)])
 
 
 # --- finished work ------------------------------------------------------------------------------------------------
@@ -181,7 +187,9 @@ def level_unit(config, settings: dict, hyper, noise_var: float) -> dict:
             "temperatures": [float(T) for T in config.temperatures],
             "teacher": {"channels": list(config.teacher.channels), "dense": list(config.teacher.dense)},
             "student": {"channels": list(config.student.channels), "dense": list(config.student.dense)},
-            "training": hyper._asdict(), "code": code_version()}
+            "training": hyper._asdict(), "code": code_version(),
+            # what a level's rows measure: a level stored before label_softness was recorded is trained again
+            "measures": ["label_softness"]}
 
 
 def stored_level(out_dir: str, unit: dict, compute) -> tuple[list[dict], bool]:

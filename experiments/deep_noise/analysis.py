@@ -30,6 +30,7 @@ REPORT_METRICS = ("test_acc", "val_acc", "best_epoch", "epochs", "settled")
 LEAD_POINTS = 3.0          # the teacher must lead the best student by this many points
 SETTLED_SHARE = 0.9        # share of the runs a verdict reads that must have stopped early or settled
 PAPER_RANGE = (0.01, 0.2)  # the paper's noise variances, lowest and highest
+SATURATED = 0.01           # soft labels within this mean distance of the teacher's hard labels are its hard labels
 
 # Figure 1 of the paper (CIFAR-10 cat/dog, test accuracy %, read off the plot ±0.2; papers.md §1.8)
 PAPER_FIGURE1 = {
@@ -150,14 +151,37 @@ def span_precondition(noise_vars) -> verdicts.Precondition:
                                  f"{high:g})")
 
 
-def temperature_precondition(chosen, read, temperatures) -> verdicts.Precondition:
-    """converged (temperature): no chosen T at a level the verdicts read sits at an edge of the grid (T has
-    no natural limit: T → 0 gives hard labels, T → ∞ the uniform 1/2)."""
+def label_softness(rows) -> dict:
+    """{(noise_var, T): max over the seeds of mean_i |σ(f(x_i)/T) − 1[f(x_i) > 0]|}: how far the soft labels a
+    student learnt from sit from its teacher's own hard labels, at the worst seed. Rows written before the
+    measure was recorded (2026-12-07) carry none, and their levels are absent."""
+    out = {}
+    for r in rows:
+        x = r.get("label_softness")
+        if r["model"] == "soft" and x is not None and math.isfinite(x):
+            key = (r["noise_var"], r["temperature"])
+            out[key] = max(out.get(key, 0.0), float(x))
+    return out
+
+
+def temperature_precondition(chosen, read, temperatures, softness=None) -> verdicts.Precondition:
+    """converged (temperature): no chosen T at a level the verdicts read sits at an edge of the grid, except
+    the lowest T when its labels are already the teacher's hard labels (``softness`` ≤ SATURATED at every
+    seed). That edge is the natural limit T → 0: |σ(f/T') − 1[f > 0]| ≤ |σ(f/T) − 1[f > 0]| for every T' < T,
+    so no lower T moves a label by more than it now sits from its limit, and the mean change is ≤ SATURATED.
+    The top (T → ∞, the uniform 1/2) is never natural: there the labels carry nothing."""
+    softness = softness or {}
+    lowest = min(temperatures)
+
+    def saturated(T, row) -> bool:
+        return T == lowest and softness.get((row["noise_var"], T), math.inf) <= SATURATED
+
     picked = [dict(chosen[(v, "soft")], _cell_keys=("noise_var",)) for v in read if (v, "soft") in chosen]
-    p = verdicts.grid_edges(picked, {"temperature": list(temperatures)})
+    p = verdicts.grid_edges(picked, {"temperature": list(temperatures)}, natural={"temperature": saturated})
     return p._replace(name="converged (temperature)",
-                      rule="no chosen temperature at a level the verdicts read sits at the edge of its grid "
-                           "(T has no natural limit)")
+                      rule="no chosen temperature at a level the verdicts read sits at the edge of its grid, unless "
+                           "it is the lowest T and its labels are already the teacher's hard labels (mean |σ(f/T) − "
+                           f"1[f > 0]| ≤ {SATURATED:g} for every seed: the limit T → 0 reached)")
 
 
 def settled_precondition(rows, chosen, read) -> verdicts.Precondition:
@@ -186,7 +210,8 @@ def judge(rows, chosen, table, gaps, widen, config) -> tuple[dict, dict]:
     read = read_levels(rows)
     leads = teacher_leads(table)
     common_pre = [lead_precondition(leads, read), span_precondition(config.noise_vars),
-                  temperature_precondition(chosen, read, config.temperatures), settled_precondition(rows, chosen, read)]
+                  temperature_precondition(chosen, read, config.temperatures, label_softness(rows)),
+                  settled_precondition(rows, chosen, read)]
     high = read[-1] if read else None
     head = {g["noise_var"]: g for g in gaps}.get(high)
     effect = PAPER_HIGH_GAP / 100
@@ -270,6 +295,9 @@ def analyse(rows, config) -> dict:
         "gaps": gaps,
         "gap_widening": widen,
         "teacher_lead": teacher_leads(table),
+        # per (level, T): the worst seed's mean distance of the soft labels from the teacher's hard labels
+        "label_softness": [{"noise_var": v, "temperature": T, "max_over_seeds": x}
+                           for (v, T), x in sorted(label_softness(rows).items())],
         # every temperature on the report seeds, for claims that do not depend on the selection
         "all_temperatures": stats.summarise(rows, ("noise_var", "model", "temperature"), ("test_acc", "val_acc"),
                                             lambda r: r["role"] == "report"),

@@ -240,10 +240,11 @@ def test_a_level_is_stored_once_and_reused_only_for_the_same_unit(tmp_path):
 # --- the verdicts on hand-made numbers -------------------------------------------------------------------------------
 
 def _rows(gap_low=0.01, gap_high=0.09, teacher=0.85, hard=(0.78, 0.66), best_T=2.0, levels=(0.01, 0.2),
-          diverged=()):
+          diverged=(), softness=None):
     """Rows of 2 selection + 8 report seeds at two levels: teacher ≈ ``teacher``, hard ≈ ``hard[level]``, soft at
     every T of (1, 2, 4) = hard + gap (best at ``best_T`` on validation, 2 points worse elsewhere), a small
-    seed-to-seed spread; runs (noise_var, model, T, seed) in ``diverged`` are marked diverged with NaN accuracy."""
+    seed-to-seed spread; runs (noise_var, model, T, seed) in ``diverged`` are marked diverged with NaN accuracy.
+    ``softness`` {T: value}: the soft rows' label_softness, seed s adding s/1000 (absent: rows written before it)."""
     rows = []
     for li, v in enumerate(levels):
         gap = (gap_low, gap_high)[li]
@@ -258,6 +259,8 @@ def _rows(gap_low=0.01, gap_high=0.09, teacher=0.85, hard=(0.78, 0.66), best_T=2
                 rows.append({"noise_var": v, "model": model, "temperature": T, "seed": s, "role": role,
                              "val_acc": math.nan if bad else acc, "test_acc": math.nan if bad else acc,
                              "best_epoch": 10, "epochs": 30, "train_loss": 0.1, "settled": True, "diverged": bad})
+                if softness is not None:
+                    rows[-1]["label_softness"] = None if model != "soft" else softness[T] + s / 1000
     return rows
 
 
@@ -302,6 +305,25 @@ def test_levels_outside_the_papers_range_and_a_temperature_at_the_edge_are_named
     unmet = [p for p in results["preconditions"] if not p["met"]]
     assert [p["name"] for p in unmet] == ["converged (temperature)"]
     assert unmet[0]["value"] == ["temperature=4 noise_var=0.01", "temperature=4 noise_var=0.2"]
+
+
+def test_the_lowest_temperature_is_a_natural_edge_only_when_its_labels_are_the_teachers_hard_labels():
+    """T → 0 is reached when every seed's labels at the lowest T sit within SATURATED of 1[f > 0]; the worst
+    seed decides (seed s adds s/1000, so seed 9 adds 0.009); rows without the measure never count; the top never."""
+    def temperature(**kwargs):
+        results = analysis.analyse(_rows(**kwargs), _config())
+        p = {p["name"]: p for p in results["preconditions"]}["converged (temperature)"]
+        return p, results
+    p, results = temperature(best_T=1.0, softness={1.0: 0.0009, 2.0: 0.02, 4.0: 0.05})
+    assert p["met"] and results["verdict"] == "reproduced"
+    assert {(r["noise_var"], r["temperature"]): r["max_over_seeds"] for r in results["label_softness"]}[(0.2, 1.0)] \
+        == pytest.approx(0.0009 + 0.009)
+    p, _ = temperature(best_T=1.0, softness={1.0: 0.0011, 2.0: 0.02, 4.0: 0.05})   # seed 9: 0.0101 > 0.01
+    assert not p["met"] and p["value"] == ["temperature=1 noise_var=0.01", "temperature=1 noise_var=0.2"]
+    p, results = temperature(best_T=1.0)
+    assert not p["met"] and results["label_softness"] == []
+    p, _ = temperature(best_T=4.0, softness={1.0: 0.0, 2.0: 0.0, 4.0: 0.0})
+    assert not p["met"] and p["value"] == ["temperature=4 noise_var=0.01", "temperature=4 noise_var=0.2"]
 
 
 def test_diverged_runs_are_counted_left_out_and_shown(tmp_path):
