@@ -152,7 +152,8 @@ def run_experiment(name: str, config, out_path: str, argv=None, preset: str = "d
 def rejudge_experiment(out_path: str) -> dict:
     """Judge a finished results folder again with the current analysis and rules, without training: read
     its ``config.json`` (experiment, config), ``runs.csv`` (every run) and ``results.json``, call the
-    experiment's ``rejudge(config, rows, stored_results)`` and write ``results.json`` and the rendered
+    experiment's ``rejudge(config, rows, stored_results)`` (its analysis; what the training run wrote beside
+    it is carried over) and write ``results.json`` and the rendered
     files anew (``runs.csv`` and ``config.json`` stay: they say what was trained, by which code). The new
     results.json records the rejudging code and time under ``rejudged``. Returns {verdict key: (before,
     after)}. Raises LaunchError for a folder that is not a finished run, or an experiment without ``rejudge``."""
@@ -197,6 +198,7 @@ def rejudge_experiment(out_path: str) -> dict:
             results = module.rejudge(ConfigDict(_stored_config(name, saved)), rows, stored)
         except (ValueError, KeyError, AttributeError) as exc:
             raise LaunchError(f"--rejudge: {out_path}: {exc}") from None
+        results.update(_carried_over(stored, results))
         results["rejudged"] = {"trained_by": saved.get("environment", {}).get("git_commit"),
                                "environment": environment_info()}
         out.write_json("results.json", results)
@@ -205,6 +207,14 @@ def rejudge_experiment(out_path: str) -> dict:
         release_output_lock(lock)
     keys = [k for k in results if k == "verdict" or k.endswith("_verdict")]
     return {k: (_verdict_of(stored.get(k)), _verdict_of(results.get(k))) for k in keys}
+
+
+def _carried_over(stored: dict, judged: dict) -> dict:
+    """What the training run wrote beside its analysis (experiment, data, timings, n_runs, models, …): every
+    stored key the new analysis did not recompute, except verdicts (a verdict the rules no longer give is
+    dropped, never carried) and an earlier ``rejudged`` record."""
+    return {k: v for k, v in stored.items()
+            if k not in judged and k != "rejudged" and not (k == "verdict" or k.endswith("_verdict"))}
 
 
 def _stored_config(name: str, saved: dict) -> dict:

@@ -69,18 +69,23 @@ def verdict_fields(results: dict) -> dict:
 
 def provenance(results: dict, results_dir: str) -> dict:
     """What produced the results, for the report: the resolved config, jax version, backend, device,
-    date (UTC) and command line, read from ``results_dir/config.json`` (the launcher writes it) or,
-    where that is absent, from the ``config`` / ``environment`` that results.json records."""
+    date (UTC), code (git commit) and command line, read from ``results_dir/config.json`` (the launcher
+    writes it) or, where that is absent, from the ``config`` / ``environment`` that results.json records;
+    for a folder judged again (``--rejudge``) also the judging code and date."""
     path = os.path.join(results_dir, "config.json")
     stamp = {}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
             stamp = json.load(fh)
     env = stamp.get("environment") or results.get("environment") or {}
-    return {"config": stamp.get("config") or results.get("config") or {},
-            "jax_version": env.get("jax_version", "unknown"), "backend": env.get("backend", "unknown"),
-            "device": env.get("device", "unknown"), "date": env.get("time_utc", "unknown"),
-            "command": shlex.join(stamp.get("argv", [])) or "unknown"}
+    out = {"config": stamp.get("config") or results.get("config") or {},
+           "jax_version": env.get("jax_version", "unknown"), "backend": env.get("backend", "unknown"),
+           "device": env.get("device", "unknown"), "date": env.get("time_utc", "unknown"),
+           "code": env.get("git_commit") or "unknown", "command": shlex.join(stamp.get("argv", [])) or "unknown"}
+    judged = (results.get("rejudged") or {}).get("environment")
+    if judged:
+        out["judged again"] = f"{judged.get('git_commit') or 'unknown'} on {judged.get('time_utc', 'unknown')}"
+    return out
 
 
 def tables_in(markdown: str) -> tuple:

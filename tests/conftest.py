@@ -4,7 +4,6 @@ The folders mirror the package: tests/kd_theory/… test the library, tests/expe
 experiment. pytest runs with ``--import-mode=importlib`` (pyproject.toml), so test files in different
 folders may share a name and tests/experiments never shadows the ``experiments`` package.
 """
-import csv
 import gzip
 import importlib.util
 import json
@@ -17,6 +16,8 @@ import sys
 import jax
 import numpy as np
 import pytest
+
+from kd_theory.results import rows_from_csv
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("KD_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
@@ -86,16 +87,8 @@ def run_experiment(tmp_path_factory):
 
 
 def _read_csv_rows(path):
-    """The rows of a results CSV with numbers as floats, "" as None and True/False as booleans."""
-    def value(v):
-        if v == "":
-            return None
-        try:
-            return float(v)
-        except ValueError:
-            return {"True": True, "False": False}.get(v, v)
-    with open(path, encoding="utf-8") as fh:
-        return [{k: value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    """The rows of a results CSV as written (kd_theory.results.rows_from_csv: "" → None, booleans, ints, floats)."""
+    return rows_from_csv(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")

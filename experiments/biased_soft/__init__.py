@@ -229,9 +229,7 @@ def rejudge(config, rows, stored) -> dict:
     """results.json of a finished folder recomputed from its runs.csv rows and the stored label-set, task
     and teacher rows (the launcher's ``--rejudge``): the analysis and verdicts of this code."""
     info = [{key: s[key] for key in SET_INFO_KEYS} for s in stored["label_sets"]]
-    results = analysis.analyse(rows, info, stored["tasks"], stored["teachers"], config, stored["source"])
-    results.update({key: stored[key] for key in ("experiment", "data", "timings", "n_runs")})
-    return results
+    return analysis.analyse(rows, info, stored["tasks"], stored["teachers"], config, stored["source"])
 
 
 def run(config, out):

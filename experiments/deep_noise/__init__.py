@@ -198,6 +198,13 @@ def stored_level(out_dir: str, unit: dict, compute) -> tuple[list[dict], bool]:
     return common.stored_rows(out_dir, "levels", unit, compute)
 
 
+def rejudge(config, rows, stored) -> dict:
+    """results.json of a finished folder recomputed from its runs.csv rows (the launcher's ``--rejudge``): the
+    analysis and verdicts of this code, the runs of the code that trained."""
+    del stored   # everything the analysis reads is in the rows
+    return analysis.analyse(rows, config)
+
+
 # --- the experiment -----------------------------------------------------------------------------------------------
 
 def _level_line(v, level, seconds, reused) -> str:

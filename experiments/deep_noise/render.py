@@ -157,7 +157,8 @@ def render(results, out) -> list[str]:
              f"{d['n_train']} / {d['n_val']} / {d['n_test']} train / validation / test images {d['image_shape']}; "
              f"noise {d['noise']}",
              *(f"- {role}: {m[role]['name']}, conv channels {m[role]['channels']}, dense {m[role]['dense']} + 1, "
-               f"feature maps after each block {m[role]['feature_maps']}" for role in ("teacher", "student")),
+               "feature maps after each block " + ", ".join(f"{h}×{w}" for h, w in m[role]["feature_maps"])
+               for role in ("teacher", "student")),
              f"- training: Adam lr {t['learning_rate']:g}, L2 λ = {t['l2']:g} ({t['l2_form']}), "
              f"batch {t['batch_size']}, "
              f"early stopping patience {t['patience']}, at most {t['max_epochs']} epochs",

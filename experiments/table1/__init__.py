@@ -107,9 +107,7 @@ def label_runs(config, task: Task, role: str, regimes=None) -> list:
 def rejudge(config, rows, stored) -> dict:
     """results.json of a finished folder recomputed from its runs.csv rows and stored teacher rows (the
     launcher's ``--rejudge``): the analysis and verdicts of this code, the runs of the code that trained."""
-    results = analysis.analyse(rows, stored["teacher"], config, stored["source"])
-    results.update({key: stored[key] for key in ("experiment", "n_runs", "timings", "data")})
-    return results
+    return analysis.analyse(rows, stored["teacher"], config, stored["source"])
 
 
 def run(config, out):

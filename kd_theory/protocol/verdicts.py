@@ -119,15 +119,16 @@ def _show(v) -> str:
 # Preconditions
 # ---------------------------------------------------------------------------------------------
 
-def teacher_lead(teacher_acc: float, student_acc: float, points: float = 3.0, name: str = "teacher lead") -> Precondition:
+def teacher_lead(teacher_acc: float, student_acc: float, points: float = 3.0, name: str = "teacher lead",
+                 remedy: str = "a wider or longer-trained teacher, or a harder task") -> Precondition:
     """The teacher's test accuracy exceeds the best student's by ≥ ``points``: a teacher that knows no
-    more than its student has nothing to teach, so no soft-label advantage can be expected."""
+    more than its student has nothing to teach, so no soft-label advantage can be expected. ``remedy``:
+    how this experiment could get such a teacher."""
     lead = 100 * (teacher_acc - student_acc)
     return Precondition(name, round(lead, 3), points, bool(math.isfinite(lead) and lead >= points),
                         f"teacher test accuracy − best student's, in points, ≥ {points:g}",
                         f"a teacher that leads its students by ≥ {points:g} points ({name}: "
-                        + (f"{lead:+.2f}" if math.isfinite(lead) else "not measured")
-                        + "): a wider or longer-trained teacher, or a harder task")
+                        + (f"{lead:+.2f}" if math.isfinite(lead) else "not measured") + f"): {remedy}")
 
 
 def at_least(name: str, value: float, threshold: float, rule: str, remedy: str = "") -> Precondition:

@@ -74,6 +74,13 @@ def test_rejudge_refuses_what_it_cannot_judge_with_a_clear_error(launch, tmp_pat
     assert json.loads((tmp_path / "results.json").read_text()) == {"verdict": "reproduced"}   # left as it was
 
 
+def test_rejudge_carries_over_what_the_run_wrote_but_never_a_verdict_the_rules_no_longer_give():
+    from experiments import run
+    stored = {"experiment": "x", "timings": {"total_s": 1.0}, "data": {"n": 3}, "verdict": "reproduced",
+              "old_verdict": "reproduced", "rows": [1], "rejudged": {"trained_by": "abc"}}
+    judged = {"verdict": "inconclusive", "rows": [2]}
+    assert run._carried_over(stored, judged) == {"experiment": "x", "timings": {"total_s": 1.0}, "data": {"n": 3}}
+
 
 def test_a_stored_config_missing_a_later_option_gets_its_default():
     from experiments import run

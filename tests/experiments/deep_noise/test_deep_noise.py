@@ -166,6 +166,23 @@ def test_reported_numbers_recompute_from_runs_csv(e2e):
 
 
 @pytest.mark.slow
+def test_rejudge_recomputes_the_stored_folder_and_applies_a_changed_rule(e2e, rejudge_copy, monkeypatch):
+    out, _, results, rows = e2e
+    assert all((r["label_softness"] is None) == (r["model"] != "soft") for r in rows)
+    copy, again = rejudge_copy(out)
+    assert again.pop("rejudged")["trained_by"] == json.loads((out / "config.json").read_text())["environment"][
+        "git_commit"]
+    assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
+    assert (copy / "deep_noise.md").read_text() == (out / "deep_noise.md").read_text()
+    from experiments import run
+    monkeypatch.setattr(analysis, "LEAD_POINTS", 1000.0)
+    changes = run.rejudge_experiment(str(copy))
+    after = json.loads((copy / "results.json").read_text())
+    assert changes["verdict"] == (results["verdict"], "inconclusive") and after["verdict"] == "inconclusive"
+    assert after["timings"] == results["timings"] and after["models"] == results["models"]
+
+
+@pytest.mark.slow
 def test_a_run_killed_after_one_level_resumes_to_the_same_results(e2e, tmp_path, repo):
     """SIGKILL as soon as the first level is reported (stored), then the same command again: the stored level
     is reused, the others trained, and runs.csv and every number equal those of the uninterrupted run."""

@@ -133,11 +133,17 @@ def test_provenance_reads_config_json_else_results(tmp_path):
     results = {"config": {"a": 1}, "environment": env}
     assert sections.provenance(results, str(tmp_path)) == {"config": {"a": 1}, "jax_version": "0.10.2",
                                                            "backend": "cpu", "device": "cpu",
-                                                           "date": "2026-01-01T00:00:00Z", "command": "unknown"}
+                                                           "date": "2026-01-01T00:00:00Z", "code": "unknown",
+                                                           "command": "unknown"}
     (tmp_path / "config.json").write_text(json.dumps({"config": {"a": 2}, "environment": dict(env, backend="gpu"),
                                                       "argv": ["kd-run", "--config.x=(1, 2)"]}))
     p = sections.provenance(results, str(tmp_path))
     assert p["config"] == {"a": 2} and p["backend"] == "gpu" and p["command"] == "kd-run '--config.x=(1, 2)'"
+    assert "judged again" not in p
+    (tmp_path / "config.json").write_text(json.dumps({"environment": dict(env, git_commit="abc")}))
+    results["rejudged"] = {"trained_by": "abc", "environment": dict(env, git_commit="def", time_utc="2026-02-02")}
+    p = sections.provenance(results, str(tmp_path))
+    assert p["code"] == "abc" and p["judged again"] == "def on 2026-02-02"
 
 
 def test_markup_escapes_text_and_renders_tables():
