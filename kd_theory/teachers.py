@@ -88,6 +88,17 @@ TEACHERS = {"network": train_network_teacher, "kernel": kernel_teacher_logits}
 TEACHER_KINDS = tuple(TEACHERS)
 
 
+def label_softness(p, num_classes: int = 2) -> float:
+    """How far soft labels sit from the hard labels they round to (the teacher's own hard labels), averaged
+    over the examples: mean_i min(p_i, 1 − p_i) for σ labels of class +1 (= mean |σ(f/T) − 1[f > 0]|),
+    mean_i (1 − max_c p_ic) for softmax labels (the total-variation distance to the argmax's one-hot).
+    It falls monotonically as T → 0, to 0 where every |f| ≫ T."""
+    p = jnp.asarray(p)
+    if num_classes == 2:
+        return float(jnp.mean(jnp.minimum(p, 1 - p)))
+    return float(jnp.mean(1 - jnp.max(p, axis=-1)))
+
+
 def soft_labels(logits, temperature: float = 1.0, num_classes: int = 2):
     """The teacher's probabilities at temperature T: p = σ(f/T) of class +1 (``num_classes=2``, logits
     (..., n)), or p = softmax(f/T) over the last axis (C classes, logits (..., n, C))."""

@@ -159,9 +159,8 @@ def train_level(config, data, teacher, student, hyper, label: str = "") -> list[
                      f"{label} {len(members)} students", config.progress)
     # how far each soft student's labels sit from its teacher's own hard labels 1[f > 0] (None for the others):
     # what tells whether a lower T could still change them (analysis.temperature_precondition)
-    teacher_hard = (logits > 0).astype(np.float32)
-    softness = [None if model == "hard" else float(np.mean(np.abs(target - teacher_hard[seeds.index(s)])))
-                for (model, _, s, _), target in zip(members, targets)]
+    softness = [None if model == "hard" else teachers.label_softness(target) for (model, *_), target in
+                zip(members, targets)]
     return ([dict(r, label_softness=None)
              for r in run_rows(teacher, t_state, data, [("teacher", None, s, role[s]) for s in seeds], hyper)]
             + [dict(r, label_softness=x) for r, x in zip(run_rows(student, s_state, data, members, hyper), softness)])

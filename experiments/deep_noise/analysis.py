@@ -30,7 +30,6 @@ REPORT_METRICS = ("test_acc", "val_acc", "best_epoch", "epochs", "settled")
 LEAD_POINTS = 3.0          # the teacher must lead the best student by this many points
 SETTLED_SHARE = 0.9        # share of the runs a verdict reads that must have stopped early or settled
 PAPER_RANGE = (0.01, 0.2)  # the paper's noise variances, lowest and highest
-SATURATED = 0.01           # soft labels within this mean distance of the teacher's hard labels are its hard labels
 
 # Figure 1 of the paper (CIFAR-10 cat/dog, test accuracy %, read off the plot ±0.2; papers.md §1.8)
 PAPER_FIGURE1 = {
@@ -166,22 +165,23 @@ def label_softness(rows) -> dict:
 
 def temperature_precondition(chosen, read, temperatures, softness=None) -> verdicts.Precondition:
     """converged (temperature): no chosen T at a level the verdicts read sits at an edge of the grid, except
-    the lowest T when its labels are already the teacher's hard labels (``softness`` ≤ SATURATED at every
-    seed). That edge is the natural limit T → 0: |σ(f/T') − 1[f > 0]| ≤ |σ(f/T) − 1[f > 0]| for every T' < T,
-    so no lower T moves a label by more than it now sits from its limit, and the mean change is ≤ SATURATED.
-    The top (T → ∞, the uniform 1/2) is never natural: there the labels carry nothing."""
+    the lowest T when its labels are already the teacher's hard labels at every seed (``softness``, from
+    :func:`label_softness`; :func:`kd_theory.protocol.verdicts.lowest_temperature_reached`). The top (T → ∞,
+    the uniform 1/2) is never natural: there the labels carry nothing."""
     softness = softness or {}
-    lowest = min(temperatures)
 
-    def saturated(T, row) -> bool:
-        return T == lowest and softness.get((row["noise_var"], T), math.inf) <= SATURATED
+    def reached(T, row) -> bool:
+        return verdicts.lowest_temperature_reached(T, temperatures, softness.get((row["noise_var"], T)))
 
     picked = [dict(chosen[(v, "soft")], _cell_keys=("noise_var",)) for v in read if (v, "soft") in chosen]
-    p = verdicts.grid_edges(picked, {"temperature": list(temperatures)}, natural={"temperature": saturated})
+    p = verdicts.grid_edges(picked, {"temperature": list(temperatures)}, natural={"temperature": reached})
+    tol = verdicts.SATURATED_LABELS
     return p._replace(name="converged (temperature)",
                       rule="no chosen temperature at a level the verdicts read sits at the edge of its grid, unless "
-                           "it is the lowest T and its labels are already the teacher's hard labels (mean |σ(f/T) − "
-                           f"1[f > 0]| ≤ {SATURATED:g} for every seed: the limit T → 0 reached)")
+                           "it is the lowest T and its labels are already the teacher's hard labels (every seed's mean "
+                           f"distance of σ(f/T) from 1[f > 0] ≤ {tol:g}: the limit T → 0 reached)",
+                      remedy=p.remedy + "; at the bottom, a T low enough that every seed's labels are within "
+                                        f"{tol:g} of the teacher's hard labels ends the grid")
 
 
 def settled_precondition(rows, chosen, read) -> verdicts.Precondition:

@@ -16,7 +16,7 @@ import time
 from experiments import common
 from experiments.table1 import analysis, render
 from experiments.table1.config import SCHEMA
-from kd_theory import data, rng, sweep
+from kd_theory import data, rng, sweep, teachers
 from kd_theory.protocol import EngineConfig, Task, targets
 
 
@@ -73,14 +73,16 @@ def teacher_rows(config, task: Task, n_select: int) -> list[dict]:
     import numpy as np
     rows = []
     for k, teacher in enumerate(task.teachers.values()):
-        softness = {}
+        share, softness = {}, {}
         for T in config.temperature:
             p = task.targets[soft_target(T, k, config)].values
-            softness[f"{T:g}"] = float(np.mean(np.minimum(p, 1 - p) > 0.01))
+            share[f"{T:g}"] = float(np.mean(np.minimum(p, 1 - p) > 0.01))
+            softness[f"{T:g}"] = teachers.label_softness(p)
         rows.append({"dataset": task.name, "teacher": k, "kind": teacher.kind, "test_acc": teacher.accuracy["test"],
                      "val_acc": teacher.accuracy["val"], "train_acc": teacher.accuracy["train"],
                      "median_abs_logit": float(np.median(np.abs(teacher.logits["train"]))),
-                     "fraction_soft_labels_in_0.01_0.99": softness, **task.split_sizes(), "n_select_train": n_select})
+                     "fraction_soft_labels_in_0.01_0.99": share, "label_softness": softness, **task.split_sizes(),
+                     "n_select_train": n_select})
     return rows
 
 

@@ -204,6 +204,9 @@ def render(results, out) -> list[str]:
     teacher_lines = [f"- {t['dataset']}: teacher {t['teacher']} ({t['kind']}) test {_pct(t['test_acc'])}%, validation "
                      f"{_pct(t['val_acc'])}%; soft labels in (0.01, 0.99) by T: "
                      + ", ".join(f"T={T}: {100 * v:.0f}%" for T, v in t["fraction_soft_labels_in_0.01_0.99"].items())
+                     + ("; mean distance from its hard labels by T: "
+                        + ", ".join(f"T={T}: {v:.4f}" for T, v in t["label_softness"].items())
+                        if "label_softness" in t else "")
                      + f"; n = {t['n_train']} train ({t['n_select_train']} for selection) / {t['n_val']} validation / "
                        f"{t['n_test']} test" for t in results["teacher"]]
     md = [headline_markdown(results), "", common.verdict_markdown(results, "Verdict (the headline cell)")]

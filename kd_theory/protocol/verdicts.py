@@ -137,10 +137,23 @@ def at_least(name: str, value: float, threshold: float, rule: str, remedy: str =
                         rule, remedy)
 
 
+SATURATED_LABELS = 0.01   # soft labels within this mean distance of the teacher's hard labels are those labels
+
+
+def lowest_temperature_reached(T: float, grid: Sequence[float], softness: float | None,
+                               tol: float = SATURATED_LABELS) -> bool:
+    """Whether a chosen T at the bottom of its grid is the natural limit T → 0: the labels at T are already
+    the teacher's hard labels (``softness``, :func:`kd_theory.teachers.label_softness` at the worst teacher,
+    ≤ ``tol``). Since |σ(f/T') − 1[f > 0]| ≤ |σ(f/T) − 1[f > 0]| for every T' < T, no lower T moves a label by
+    more than its present distance, so the labels change by ≤ ``tol`` on average. Unknown softness: no."""
+    return (T == min(grid) and softness is not None and math.isfinite(softness) and softness <= tol)
+
+
 def grid_edges(chosen: Sequence[dict], grid: dict, natural=None) -> Precondition:
     """*converged*: no chosen value of any axis of ``grid`` ({axis: grid values}) sits at the smallest or
     largest value of that axis, unless ``natural[axis](value, row)`` says the edge is a natural limit
-    (B = ∞; the largest step count when the training loss had settled). One grid value is no choice."""
+    (B = ∞; the largest step count when the training loss had settled; the lowest T when its labels are
+    the teacher's hard labels). One grid value is no choice."""
     natural = natural or {}
     offenders = []
     for row in chosen:
@@ -155,7 +168,8 @@ def grid_edges(chosen: Sequence[dict], grid: dict, natural=None) -> Precondition
     return Precondition("converged", sorted(set(offenders)) or "no chosen value at a non-natural grid edge",
                         "none", not offenders,
                         "no chosen hyperparameter at the edge of its grid unless that edge is a natural limit "
-                        "(B = ∞; the largest step count when the training loss changed < 1% over its last 10%)",
+                        "(B = ∞; the largest step count when the training loss changed < 1% over its last 10%; the "
+                        f"lowest T when its labels are within {SATURATED_LABELS:g} of the teacher's hard labels)",
                         "the grid extended past the chosen values at its edges (" + ", ".join(sorted(set(offenders)))
                         + ")")
 

@@ -89,6 +89,21 @@ def test_wide_teacher_is_accurate_on_digits():
         teachers.soft_labels(jnp.zeros(3), 0.0)
 
 
+def test_label_softness_is_the_distance_from_the_teachers_hard_labels_and_falls_to_zero_as_t_falls():
+    f = jnp.array([-3.0, -0.5, 0.2, 1.0, 4.0])
+    by_T = []
+    for T in (8.0, 1.0, 0.25, 1 / 64):
+        p = teachers.soft_labels(f, T)
+        by_T.append(teachers.label_softness(p))
+        assert by_T[-1] == pytest.approx(float(jnp.mean(jnp.abs(p - (f > 0)))), rel=1e-6)
+    assert by_T == sorted(by_T, reverse=True) and by_T[-1] < 1e-5 and by_T[0] > 0.3
+    logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    p = teachers.soft_labels(logits, 1.0, num_classes=3)
+    # total variation to the argmax's one-hot: 1 − max_c p_c per example
+    assert teachers.label_softness(p, num_classes=3) == pytest.approx(float(jnp.mean(1 - p.max(axis=-1))))
+    assert teachers.label_softness(p[1:], num_classes=3) == pytest.approx(2 / 3)
+
+
 def test_multiclass_projected_gd_matches_plain_gd_by_hand(xor):
     X, y = xor
     labels = (jnp.arange(X.shape[0]) % 3).astype(jnp.int32)

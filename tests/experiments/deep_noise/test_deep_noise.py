@@ -325,7 +325,7 @@ def test_levels_outside_the_papers_range_and_a_temperature_at_the_edge_are_named
 
 
 def test_the_lowest_temperature_is_a_natural_edge_only_when_its_labels_are_the_teachers_hard_labels():
-    """T → 0 is reached when every seed's labels at the lowest T sit within SATURATED of 1[f > 0]; the worst
+    """T → 0 is reached when every seed's labels at the lowest T sit within verdicts.SATURATED_LABELS (0.01) of 1[f > 0]; the worst
     seed decides (seed s adds s/1000, so seed 9 adds 0.009); rows without the measure never count; the top never."""
     def temperature(**kwargs):
         results = analysis.analyse(_rows(**kwargs), _config())
