@@ -232,9 +232,12 @@ def _width(cell) -> float:
 def _power(name: str, cell, effect: float, what: str) -> verdicts.Precondition:
     width = _width(cell)
     met = bool(math.isfinite(effect) and effect > 0 and width < effect)
+    now = f"{100 * width:.2f}" if math.isfinite(width) else "no interval"
     return verdicts.Precondition(name, round(100 * width, 4) if math.isfinite(width) else "no interval",
                                  round(100 * effect, 4) if math.isfinite(effect) else "n/a", met,
-                                 f"width of the Holm-level interval (points) < {what} (points), which must be > 0")
+                                 f"width of the Holm-level interval (points) < {what} (points), which must be > 0",
+                                 f"more crowds per grid point, for an interval ({name}: now {now} points) narrower "
+                                 f"than {what} (the paper preset: 20 seeds)")
 
 
 def preconditions(rows, part_a: dict, part_b: dict) -> list[verdicts.Precondition]:
@@ -243,16 +246,21 @@ def preconditions(rows, part_a: dict, part_b: dict) -> list[verdicts.Preconditio
     if g["n_tasks"]:
         span = math.log10(g["n_tasks"][-1] / g["n_tasks"][0])
         pre.append(verdicts.at_least("sizes span two decades", round(span, 3), DECADES,
-                                     "log10(largest d / smallest d): the claim is about d → ∞"))
+                                     "log10(largest d / smallest d): the claim is about d → ∞",
+                                     f"crowd sizes d spanning {DECADES:g} decades (now {span:.2f}; the paper preset: "
+                                     "d from 500 to 50,000)"))
     else:
-        pre.append(verdicts.Precondition("simulated crowds ran", "no", "yes", False, "the simulated part ran"))
+        pre.append(NOT_SIMULATED)
         return pre
-    pre.append(verdicts.at_least("ratios", len(g["ratios"]), 2, "number of ratios n / ln d in the grid"))
+    pre.append(verdicts.at_least("ratios", len(g["ratios"]), 2, "number of ratios n / ln d in the grid",
+                                 f"≥ 2 ratios n / ln d (now {len(g['ratios'])})"))
     typed = [v for v in TYPED if v in g["variants"]]
     pre.append(verdicts.Precondition("typed variant ran", typed or "none", list(TYPED), bool(typed),
-                                     "a variant whose types differ in difficulty was simulated"))
+                                     "a variant whose types differ in difficulty was simulated",
+                                     f"a variant whose types differ in difficulty ({', '.join(TYPED)})"))
     pre.append(verdicts.Precondition("control ran", CONTROL in g["variants"], True, CONTROL in g["variants"],
-                                     f"the control {CONTROL} (types do not matter) was simulated"))
+                                     f"the control {CONTROL} (types do not matter) was simulated",
+                                     f"the control {CONTROL} simulated beside the typed variants"))
     for cell in part_a["cells"]:
         v = cell["variant"]
         pre.append(_power(f"power (a, {v})", cell, part_a["oracle"].get(v, math.nan),
@@ -300,8 +308,8 @@ RULE_B = ("(b) the type-recovery error falling significantly from the smallest t
           "it when the error grows significantly with d")
 RULE = (f"{RULE_A}; {RULE_B}. Over the variants and the parts: contradicted if any is, reproduced if all are, partly "
         "reproduced if any is at least partly, else not reproduced")
-SETTLE = ("crowd sizes spanning two decades and enough crowds per grid point for intervals narrower than the oracle's "
-          "gain and the recovery error (the paper preset: d from 500 to 50,000, 20 seeds)")
+NOT_SIMULATED = verdicts.Precondition("simulated crowds ran", "no", "yes", False, "the simulated part ran",
+                                      "the simulated part run (--config.parts)")
 
 
 def judge(rows, alpha: float) -> tuple[dict, dict, dict, dict, dict]:
@@ -313,10 +321,9 @@ def judge(rows, alpha: float) -> tuple[dict, dict, dict, dict, dict]:
     pre_b = [p for p in shared if p.name != "control ran"] + [p for p in pre if p.name.startswith("power (b")]
     text_a, text_b = evidence_a(part_a), evidence_b(part_b)
     outcome_a, outcome_b = combine(part_a["outcomes"].values()), combine(part_b["outcomes"].values())
-    overall = verdicts.judge(CLAIM, pre, combine([outcome_a, outcome_b]), RULE, f"{text_a} {text_b}",
-                             SETTLE).to_json()
-    verdict_a = verdicts.judge(PARTITION_CLAIM, pre_a, outcome_a, RULE_A, text_a, SETTLE).to_json()
-    verdict_b = verdicts.judge(RECOVERY_CLAIM, pre_b, outcome_b, RULE_B, text_b, SETTLE).to_json()
+    overall = verdicts.judge(CLAIM, pre, combine([outcome_a, outcome_b]), RULE, f"{text_a} {text_b}").to_json()
+    verdict_a = verdicts.judge(PARTITION_CLAIM, pre_a, outcome_a, RULE_A, text_a).to_json()
+    verdict_b = verdicts.judge(RECOVERY_CLAIM, pre_b, outcome_b, RULE_B, text_b).to_json()
     return overall, verdict_a, verdict_b, part_a, part_b
 
 
@@ -331,5 +338,4 @@ def analyse_simulated(rows, info: dict, alpha: float) -> dict:
 
 def no_simulation_verdict() -> dict:
     """The verdict when the simulated part did not run: inconclusive, the precondition named."""
-    pre = [verdicts.Precondition("simulated crowds ran", "no", "yes", False, "the simulated part ran (parts)")]
-    return verdicts.judge(CLAIM, pre, "not reproduced", RULE, "The simulated part did not run.", SETTLE).to_json()
+    return verdicts.judge(CLAIM, [NOT_SIMULATED], "not reproduced", RULE, "The simulated part did not run.").to_json()

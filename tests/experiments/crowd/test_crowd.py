@@ -320,7 +320,13 @@ def test_the_verdict_without_the_control_or_the_simulation_is_inconclusive():
     overall, verdict_a, verdict_b, _, _ = analysis.judge(rows, 0.05)
     assert overall["verdict"] == verdict_a["verdict"] == "inconclusive"
     assert verdict_b["verdict"] == "reproduced"  # (b) does not need the control
+    # what would settle it names what failed, and only that
+    assert overall["settle"] == verdict_a["settle"] == "the control same_skills simulated beside the typed variants"
+    assert verdict_b["settle"] == ""
     assert analysis.no_simulation_verdict()["verdict"] == "inconclusive"
+    assert "--config.parts" in analysis.no_simulation_verdict()["settle"]
+    overall, *_ = analysis.judge(hand_made_rows(d=(500, 5000), seeds=2), 0.05)
+    assert overall["settle"].startswith("crowd sizes d spanning 2 decades (now 1.00;") and "power" in overall["settle"]
 
 
 # --------------------------------------------------------------------------------------------- configs
