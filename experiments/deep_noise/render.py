@@ -8,6 +8,7 @@ import math
 
 from experiments import common
 from experiments.deep_noise.analysis import MODELS, PAPER_FIGURE1, PAPER_GAP, PAPER_WIDENING
+from kd_theory.protocol import verdicts
 
 COLOURS = {"teacher": "black", "hard": "tab:red", "soft": "tab:blue"}
 LABELS = {"teacher": "teacher (VGG 8+3)", "hard": "student, hard labels", "soft": "student, soft labels"}
@@ -77,6 +78,14 @@ def table_markdown(results) -> str:
             f"v = {l['noise_var']:g}: n/a" for l in leads) + "; the paper's: " + ", ".join(
             f"{t - max(h, s):+.1f}" for t, h, s in zip(PAPER_FIGURE1["teacher"], PAPER_FIGURE1["hard"],
                                                        PAPER_FIGURE1["soft"])) + "."]
+    softness = results.get("label_softness") or []
+    if softness:
+        by_level = {}
+        for x in softness:
+            by_level.setdefault(x["noise_var"], []).append(f"T = {x['temperature']:g}: {x['max_over_seeds']:.4f}")
+        lines += ["", "Soft labels' mean distance from the teacher's hard labels (worst seed; ≤ "
+                  f"{verdicts.SATURATED_LABELS:g} at the lowest T ends the T grid): "
+                  + "; ".join(f"v = {v:g}: " + ", ".join(items) for v, items in by_level.items()) + "."]
     return "\n".join(lines)
 
 

@@ -333,6 +333,7 @@ def test_the_lowest_temperature_is_a_natural_edge_only_when_its_labels_are_the_t
         return p, results
     p, results = temperature(best_T=1.0, softness={1.0: 0.0009, 2.0: 0.02, 4.0: 0.05})
     assert p["met"] and results["verdict"] == "reproduced"
+    assert "T = 1 at v = 0.2, labels 0.0099 from the teacher's hard labels (T → 0 reached)" in p["value"]
     assert {(r["noise_var"], r["temperature"]): r["max_over_seeds"] for r in results["label_softness"]}[(0.2, 1.0)] \
         == pytest.approx(0.0009 + 0.009)
     p, _ = temperature(best_T=1.0, softness={1.0: 0.0011, 2.0: 0.02, 4.0: 0.05})   # seed 9: 0.0101 > 0.01
