@@ -198,7 +198,7 @@ def rejudge_experiment(out_path: str) -> dict:
             results = module.rejudge(ConfigDict(_stored_config(name, saved)), rows, stored)
         except (ValueError, KeyError, AttributeError) as exc:
             raise LaunchError(f"--rejudge: {out_path}: {exc}") from None
-        results.update(_carried_over(stored, results))
+        results = _merged(stored, results)
         results["rejudged"] = {"trained_by": saved.get("environment", {}).get("git_commit"),
                                "environment": environment_info()}
         out.write_json("results.json", results)
@@ -209,12 +209,15 @@ def rejudge_experiment(out_path: str) -> dict:
     return {k: (_verdict_of(stored.get(k)), _verdict_of(results.get(k))) for k in keys}
 
 
-def _carried_over(stored: dict, judged: dict) -> dict:
-    """What the training run wrote beside its analysis (experiment, data, timings, n_runs, models, …): every
-    stored key the new analysis did not recompute, except verdicts (a verdict the rules no longer give is
-    dropped, never carried) and an earlier ``rejudged`` record."""
-    return {k: v for k, v in stored.items()
-            if k not in judged and k != "rejudged" and not (k == "verdict" or k.endswith("_verdict"))}
+def _merged(stored: dict, judged: dict) -> dict:
+    """The new results.json: ``judged`` (the analysis of this code) with what the training run wrote beside it
+    carried over (experiment, data, timings, models, …: every stored key the analysis did not recompute), in
+    the stored file's key order, new keys last, so that judging again with the same code rewrites the same
+    bytes. Never carried: a verdict the rules no longer give, or an earlier ``rejudged`` record."""
+    def carried(k):
+        return k != "rejudged" and not (k == "verdict" or k.endswith("_verdict"))
+    merged = {k: judged[k] if k in judged else v for k, v in stored.items() if k in judged or carried(k)}
+    return {**merged, **{k: v for k, v in judged.items() if k not in merged}}
 
 
 def _stored_config(name: str, saved: dict) -> dict:

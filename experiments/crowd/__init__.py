@@ -28,6 +28,16 @@ def validate(config):
     SCHEMA.validate(config)
 
 
+def rejudge(config, rows, stored) -> dict:
+    """results.json of a finished folder recomputed from its runs.csv rows (the launcher's ``--rejudge``): the
+    verdicts of this code on the simulated crowds' rows; the real and bridge parts are carried over as run."""
+    if "simulated" not in stored.get("parts", []):
+        return analysis.no_simulation_verdict()
+    analysed = analysis.analyse_simulated([r for r in rows if r["part"] == "simulated"], stored["simulated"]["grid"],
+                                          config.alpha)
+    return {**analysed["verdict"], "simulated": analysed["simulated"]}
+
+
 def run(config, out):
     from experiments.crowd.bridge import run_bridge
     from experiments.crowd.real import read_crowds, run_real

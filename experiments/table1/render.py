@@ -149,6 +149,7 @@ def plot_table1(results):
         ax.set_title(ds)
         ax.set_xlabel("student width m (neurons)")
         ax.set_xticks(widths)
+        ax.set_xlim(min(widths) - 1, max(widths) + 1)   # the markers' offsets (±0.09) read as offsets, even at one width
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%), report seeds, mean ± std")
     axes[0][-1].legend(loc="lower right", fontsize=7)

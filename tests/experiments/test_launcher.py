@@ -78,8 +78,11 @@ def test_rejudge_carries_over_what_the_run_wrote_but_never_a_verdict_the_rules_n
     from experiments import run
     stored = {"experiment": "x", "timings": {"total_s": 1.0}, "data": {"n": 3}, "verdict": "reproduced",
               "old_verdict": "reproduced", "rows": [1], "rejudged": {"trained_by": "abc"}}
-    judged = {"verdict": "inconclusive", "rows": [2]}
-    assert run._carried_over(stored, judged) == {"experiment": "x", "timings": {"total_s": 1.0}, "data": {"n": 3}}
+    judged = {"verdict": "inconclusive", "rows": [2], "new": 1}
+    merged = run._merged(stored, judged)
+    assert merged == {"experiment": "x", "timings": {"total_s": 1.0}, "data": {"n": 3}, "verdict": "inconclusive",
+                      "rows": [2], "new": 1}
+    assert list(merged) == ["experiment", "timings", "data", "verdict", "rows", "new"]   # the stored order, new last
 
 
 def test_a_stored_config_missing_a_later_option_gets_its_default():
