@@ -243,6 +243,16 @@ def teacher_leads(table, teacher_rows, datasets, width: int) -> dict:
                                       name=f"teacher lead ({ds}, m = {width})") for ds in datasets}
 
 
+def interaction_preconditions(lead: dict, converged_p, power_p, outcome: str) -> list:
+    """The interaction's preconditions. The teacher must lead on *full*, where the claim puts the larger gap.
+    On *reduced* it predicts the smaller gap, and a teacher that leads those students by little can only keep
+    that gap small (or negative), pushing the difference *towards* the claim: its lead is needed before a
+    positive verdict, not before "not reproduced" or "contradicted" (the paper's own teacher led its best
+    *reduced* m = 4 student by 2.92 points, under a 3-point rule)."""
+    positive = outcome in ("reproduced", "partly reproduced")
+    return [lead["full"]] + ([lead["reduced"]] if positive else []) + [converged_p, power_p]
+
+
 def judge(rows, chosen, table, gaps, interaction, teacher_rows, config) -> tuple[dict, dict]:
     """The section's verdict (the m-smallest gap on the hard data set) and the interaction's verdict."""
     dataset, width = headline_cell(list(config.datasets), list(config.student_widths))
@@ -272,21 +282,17 @@ def judge(rows, chosen, table, gaps, interaction, teacher_rows, config) -> tuple
     if interaction is None:
         i_verdict = None
     else:
-        # the lead that must hold is on full, where the larger gap is predicted; on reduced the claim predicts the
-        # smaller gap, and a short lead there can only shrink that gap, i.e. push the difference towards the claim
-        # (the paper's own teacher led its reduced m = 4 students by 2.92 points: a 3-point rule there would call
-        # the paper's table inconclusive)
-        i_pre = [lead["full"], converged(rows, read, config, teacher_rows),
-                 verdicts.power(interaction["low"], interaction["high"], i_effect)]
         significant = math.isfinite(interaction["p_value"]) and interaction["p_value"] < config.alpha
         i_outcome = verdicts.prediction_outcome(interaction["mean"], interaction["low"], interaction["high"],
                                                 significant, i_effect, interaction["deterministic"])
+        i_pre = interaction_preconditions(lead, converged(rows, read, config, teacher_rows),
+                                          verdicts.power(interaction["low"], interaction["high"], i_effect), i_outcome)
         i_evidence = (f"(soft − hard on full) − (soft − hard on reduced) at m = {width}: "
                       f"{100 * interaction['mean']:+.2f} points, 95% interval [{100 * interaction['low']:+.2f}, "
                       f"{100 * interaction['high']:+.2f}] over {interaction['n_seeds']} {interaction['over']} "
                       f"(paper: {100 * i_effect:+.2f}). The teachers lead the reduced m = {width} students by "
-                      f"{lead['reduced'].value:+.2f} points (the paper's by {paper_lead('reduced', width):+.2f}; not a "
-                      "precondition here: it can only favour the claim).")
+                      f"{lead['reduced'].value:+.2f} points (the paper's by {paper_lead('reduced', width):+.2f}; "
+                      "required only for a positive verdict, which a short lead there could produce).")
         i_rule = ("reproduced when the difference of the gaps is positive with its 95% interval (one test) above 0 "
                   "and reaching the paper's size; partly when positive but smaller; contradicted when significantly "
                   "negative; not reproduced otherwise")
