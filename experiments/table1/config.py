@@ -90,6 +90,11 @@ SCHEMA = Schema(
         "tiny": {"datasets": ("full",), "student_widths": (4,), "select_seeds": 2, "report_seeds": 2,
                  "lr": (8.0,), "B": (None, 4.0), "temperature": (4.0,), "steps": (30, 100),
                  "teacher.width": 64, "teacher.steps": 200, "engine.progress": False},
+        # the digits with the grid that left no chosen value of the verdicts' cells at an edge (docs/results/
+        # table1-settled): lr to 2,048, T from 1/4 (the teacher's hard labels, a natural edge), 3,000 steps;
+        # 18,000 runs, ≈ 36 min of 2 CPU cores
+        "settled": {"lr": (8.0, 32.0, 128.0, 512.0, 2048.0), "temperature": (0.25, 1.0, 4.0, 16.0),
+                    "steps": (100, 300, 1000, 3000)},
         # MNIST, 3 teachers each with 1 selection and 4 report seeds; the grid that left no chosen value of the
         # verdicts' cells at an edge (docs/results/table1-mnist with lr to 2,048, table1-mnist-m4 with T to 0.5):
         # ≈ 6-7 h of 2 CPU cores for m = 4, 6, 8 (BUILD_NOTES §7.1); '--config.student_widths=(4,)', the cells the
