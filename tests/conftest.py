@@ -57,14 +57,24 @@ def run_launcher(*args, timeout=300, env=None):
 
 @pytest.fixture
 def rejudge_copy(tmp_path):
-    """``rejudge_copy(out)`` → (copy, results): a finished folder copied and judged again as a user does
-    (``--rejudge``), failing the test unless it exits 0; results is the new results.json."""
-    def rejudge(out):
+    """``rejudge_copy(out, *tables)`` → (copy, results): a finished folder copied and judged again as a user
+    does (``--rejudge``). With the same code nothing may change: the test fails unless it exits 0, its
+    ``rejudged`` record names the commit that trained the folder, and results.json (less that record), the
+    named tables and runs.csv equal, byte for byte, what the run wrote. results: the new results.json."""
+    def rejudge(out, *tables):
         copy = tmp_path / "rejudged"
         shutil.copytree(out, copy)
         done = run_launcher("--rejudge", f"--out={copy}")
         assert done.returncode == 0, done.stderr[-2000:]
-        return copy, json.loads((copy / "results.json").read_text())
+        again = json.loads((copy / "results.json").read_text())
+        record = again.pop("rejudged")
+        assert set(record) == {"trained_by", "environment"}
+        assert record["trained_by"] == json.loads((out / "config.json").read_text())["environment"]["git_commit"]
+        stored = json.loads((out / "results.json").read_text())
+        assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True)
+        for name in (*tables, "runs.csv"):
+            assert (copy / name).read_bytes() == (out / name).read_bytes(), name
+        return copy, again
     return rejudge
 
 

@@ -240,7 +240,8 @@ def converged(rows, chosen_rows, config) -> verdicts.Precondition:
     marked = [dict(r, **{"lr×steps": float(r["lr"]) * int(r["steps"]), "_cell_keys": GROUP_KEYS,
                          "settled": settled(rows, r, settle)}) for r in chosen_rows]
     pre = verdicts.grid_edges(marked, {"lr×steps": products},
-                              natural={"lr×steps": lambda v, r: v == products[-1] and r["settled"]})
+                              natural={"lr×steps": lambda v, r: v == products[-1] and r["settled"]
+                                                          and verdicts.SETTLED})
     return pre._replace(rule="no chosen training time lr·steps at the shortest or the longest of the grid, unless "
                              "at the longest the training loss changed < 1% over its last 10%")
 

@@ -170,16 +170,11 @@ def temperature_precondition(chosen, read, temperatures, softness=None) -> verdi
     the uniform 1/2) is never natural: there the labels carry nothing."""
     softness = softness or {}
 
-    def reached(T, row) -> bool:
+    def reached(T, row):
         return verdicts.lowest_temperature_reached(T, temperatures, softness.get((row["noise_var"], T)))
 
     picked = [dict(chosen[(v, "soft")], _cell_keys=("noise_var",)) for v in read if (v, "soft") in chosen]
     p = verdicts.grid_edges(picked, {"temperature": list(temperatures)}, natural={"temperature": reached})
-    at_limit = [f"T = {r['temperature']:g} at v = {r['noise_var']:g}, labels "
-                f"{softness[(r['noise_var'], r['temperature'])]:.4f} from the teacher's hard labels (T → 0 reached)"
-                for r in picked if len(temperatures) > 1 and reached(r["temperature"], r)]
-    if p.met and at_limit:
-        p = p._replace(value="inside the grid or at its natural bottom: " + "; ".join(at_limit))
     tol = verdicts.SATURATED_LABELS
     return p._replace(name="converged (temperature)",
                       rule="no chosen temperature at a level the verdicts read sits at the edge of its grid, unless "

@@ -216,11 +216,12 @@ def converged(rows, chosen_rows, config, teacher_rows=()) -> verdicts.Preconditi
     marked = [dict(r, B=math.inf if r["B"] is None else r["B"], _cell_keys=GROUP_KEYS,
                    settled=settled(rows, r, settle_step)) for r in chosen_rows]
 
-    def lowest_t(T, row) -> bool:
+    def lowest_t(T, row):
         return verdicts.lowest_temperature_reached(T, grid["temperature"],
                                                    label_softness(teacher_rows, row["dataset"], T))
-    return verdicts.grid_edges(marked, grid, natural={"B": lambda v, r: v == math.inf,
-                                                      "steps": lambda v, r: r["settled"], "temperature": lowest_t})
+    return verdicts.grid_edges(marked, grid, natural={
+        "B": lambda v, r: v == math.inf and "no radius: the unconstrained student",
+        "steps": lambda v, r: r["settled"] and verdicts.SETTLED, "temperature": lowest_t})
 
 
 def settle_checkpoint(steps) -> int:

@@ -141,32 +141,45 @@ SATURATED_LABELS = 0.01   # soft labels within this mean distance of the teacher
 
 
 def lowest_temperature_reached(T: float, grid: Sequence[float], softness: float | None,
-                               tol: float = SATURATED_LABELS) -> bool:
+                               tol: float = SATURATED_LABELS) -> str | bool:
     """Whether a chosen T at the bottom of its grid is the natural limit T → 0: the labels at T are already
     the teacher's hard labels (``softness``, :func:`kd_theory.teachers.label_softness` at the worst teacher,
     ≤ ``tol``). Since |σ(f/T') − 1[f > 0]| ≤ |σ(f/T) − 1[f > 0]| for every T' < T, no lower T moves a label by
-    more than its present distance, so the labels change by ≤ ``tol`` on average. Unknown softness: no."""
-    return (T == min(grid) and softness is not None and math.isfinite(softness) and softness <= tol)
+    more than its present distance, so the labels change by ≤ ``tol`` on average. Unknown softness: no.
+    Reached: the reason, as :func:`grid_edges` shows it; else False."""
+    if T == min(grid) and softness is not None and math.isfinite(softness) and softness <= tol:
+        return f"labels {softness:.4f} from the teacher's hard labels: T → 0 reached"
+    return False
+
+
+SETTLED = "training loss settled"   # the reason grid_edges shows for the largest step count when it had
 
 
 def grid_edges(chosen: Sequence[dict], grid: dict, natural=None) -> Precondition:
     """*converged*: no chosen value of any axis of ``grid`` ({axis: grid values}) sits at the smallest or
     largest value of that axis, unless ``natural[axis](value, row)`` says the edge is a natural limit
     (B = ∞; the largest step count when the training loss had settled; the lowest T when its labels are
-    the teacher's hard labels). One grid value is no choice."""
+    the teacher's hard labels): it returns a reason (a string, shown) or True, else False. One grid value is
+    no choice. When met, the value names every edge accepted as natural, with its reason, so a reader sees
+    which choices lean on a natural limit."""
     natural = natural or {}
-    offenders = []
+    offenders, accepted = [], []
     for row in chosen:
         for axis, values in grid.items():
             values = [v for v in values if v is not None]
             v = row.get(axis)
-            if v is None or len(values) < 2:
+            if v is None or len(values) < 2 or not (v == min(values) or v == max(values)):
                 continue
-            edge = v == min(values) or v == max(values)
-            if edge and not natural.get(axis, lambda value, r: False)(v, row):
-                offenders.append(f"{axis}={v:g}" + "".join(f" {k}={row[k]}" for k in row.get("_cell_keys", ())))
-    return Precondition("converged", sorted(set(offenders)) or "no chosen value at a non-natural grid edge",
-                        "none", not offenders,
+            where = f"{axis}={v:g}" + "".join(f" {k}={row[k]}" for k in row.get("_cell_keys", ()))
+            reason = natural.get(axis, lambda value, r: False)(v, row)
+            if not reason:
+                offenders.append(where)
+            else:
+                accepted.append(where + (f" ({reason})" if isinstance(reason, str) else " (natural limit)"))
+    value = "no chosen value at a non-natural grid edge"
+    if accepted:
+        value += "; at a natural limit: " + "; ".join(sorted(set(accepted)))
+    return Precondition("converged", sorted(set(offenders)) or value, "none", not offenders,
                         "no chosen hyperparameter at the edge of its grid unless that edge is a natural limit "
                         "(B = ∞; the largest step count when the training loss changed < 1% over its last 10%; the "
                         f"lowest T when its labels are within {SATURATED_LABELS:g} of the teacher's hard labels)",

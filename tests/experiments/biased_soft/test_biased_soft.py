@@ -83,12 +83,8 @@ def test_teachers_are_kept_and_a_rerun_reads_them_back_unchanged(tiny_run, monke
 
 
 def test_rejudge_recomputes_the_stored_folder(tiny_run, rejudge_copy):
-    out, results, _ = tiny_run
-    copy, again = rejudge_copy(out)
-    assert set(again.pop("rejudged")) == {"trained_by", "environment"}
-    assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
     # (a key set_info writes that SET_INFO_KEYS lacks would be missing from the label sets: not byte-equal)
-    assert (copy / "biased_soft.md").read_text() == (out / "biased_soft.md").read_text()
+    rejudge_copy(tiny_run[0], "biased_soft.md")
 
 
 def test_label_sets_come_from_the_named_streams(tiny_run):
@@ -255,7 +251,8 @@ def test_converged_reads_the_training_time_lr_times_steps():
     assert analysis.converged(rows(1.0, 0.5), chosen(8.0, 100), config).met        # 800: inside
     assert not analysis.converged(rows(1.0, 0.5), chosen(8.0, 10), config).met     # 80: the shortest
     assert not analysis.converged(rows(1.0, 0.5), chosen(32.0, 100), config).met   # the longest, still falling
-    assert analysis.converged(rows(1.0, 0.995), chosen(32.0, 100), config).met     # the longest, settled
+    settled = analysis.converged(rows(1.0, 0.995), chosen(32.0, 100), config)     # the longest, settled
+    assert settled.met and settled.value.endswith("lr×steps=3200 dataset=n label_set=true (training loss settled)")
 
 
 def test_render_from_results_json_alone_and_the_section(tiny_run, tmp_path):

@@ -173,12 +173,7 @@ def test_the_verdict_recomputes_from_runs_csv(crowd_run):
 @pytest.mark.slow
 def test_rejudge_recomputes_the_stored_folder_and_applies_a_changed_rule(crowd_run, rejudge_copy, monkeypatch):
     out, results = crowd_run["out"], crowd_run["results"]
-    copy, again = rejudge_copy(out)
-    assert again.pop("rejudged")["trained_by"] == json.loads((out / "config.json").read_text())["environment"][
-        "git_commit"]
-    assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
-    for name in ("crowd.md", "crowd_simulated.md", "crowd_real.md"):
-        assert (copy / name).read_text() == (out / name).read_text(), name
+    copy, _ = rejudge_copy(out, "crowd.md", "crowd_simulated.md", "crowd_real.md")
     from experiments import run
     monkeypatch.setattr(analysis, "DECADES", 10.0)   # a stricter span: judged again by it, the verdict cannot stand
     changes = run.rejudge_experiment(str(copy))

@@ -169,11 +169,7 @@ def test_reported_numbers_recompute_from_runs_csv(e2e):
 def test_rejudge_recomputes_the_stored_folder_and_applies_a_changed_rule(e2e, rejudge_copy, monkeypatch):
     out, _, results, rows = e2e
     assert all((r["label_softness"] is None) == (r["model"] != "soft") for r in rows)
-    copy, again = rejudge_copy(out)
-    assert again.pop("rejudged")["trained_by"] == json.loads((out / "config.json").read_text())["environment"][
-        "git_commit"]
-    assert json.dumps(again, sort_keys=True) == json.dumps(results, sort_keys=True)
-    assert (copy / "deep_noise.md").read_text() == (out / "deep_noise.md").read_text()
+    copy, _ = rejudge_copy(out, "deep_noise.md")
     from experiments import run
     monkeypatch.setattr(analysis, "LEAD_POINTS", 1000.0)
     changes = run.rejudge_experiment(str(copy))
@@ -333,7 +329,7 @@ def test_the_lowest_temperature_is_a_natural_edge_only_when_its_labels_are_the_t
         return p, results
     p, results = temperature(best_T=1.0, softness={1.0: 0.0009, 2.0: 0.02, 4.0: 0.05})
     assert p["met"] and results["verdict"] == "reproduced"
-    assert "T = 1 at v = 0.2, labels 0.0099 from the teacher's hard labels (T → 0 reached)" in p["value"]
+    assert "temperature=1 noise_var=0.2 (labels 0.0099 from the teacher's hard labels: T → 0 reached)" in p["value"]
     assert {(r["noise_var"], r["temperature"]): r["max_over_seeds"] for r in results["label_softness"]}[(0.2, 1.0)] \
         == pytest.approx(0.0009 + 0.009)
     p, _ = temperature(best_T=1.0, softness={1.0: 0.0011, 2.0: 0.02, 4.0: 0.05})   # seed 9: 0.0101 > 0.01

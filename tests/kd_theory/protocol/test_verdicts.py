@@ -75,11 +75,17 @@ def test_grid_edges_allow_natural_limits_only():
     grid = {"lr": [8.0, 32.0, 128.0], "steps": [100, 300, 1000]}
     inside = verdicts.grid_edges([{"lr": 32.0, "steps": 300}], grid)
     assert inside.met
+    assert inside.value == "no chosen value at a non-natural grid edge"
     edge = verdicts.grid_edges([{"lr": 128.0, "steps": 300}], grid)
     assert not edge.met and "lr=128" in edge.value[0]
-    settled = verdicts.grid_edges([{"lr": 32.0, "steps": 1000, "settled": True}], grid,
-                                  natural={"steps": lambda v, row: row["settled"]})
-    assert settled.met
+    natural = {"steps": lambda v, row: row["settled"] and verdicts.SETTLED, "lr": lambda v, row: v == 8.0}
+    settled = verdicts.grid_edges([{"lr": 32.0, "steps": 1000, "settled": True, "cell": "a", "_cell_keys": ("cell",)},
+                                   {"lr": 8.0, "steps": 300}], grid, natural=natural)
+    # the edges accepted as natural are named, with the reason when the test gives one
+    assert settled.met and settled.value == ("no chosen value at a non-natural grid edge; at a natural limit: "
+                                             "lr=8 (natural limit); steps=1000 cell=a (training loss settled)")
+    unsettled = verdicts.grid_edges([{"lr": 32.0, "steps": 1000, "settled": False}], grid, natural=natural)
+    assert not unsettled.met and unsettled.value == ["steps=1000"]
     assert verdicts.loss_settled(0.100, 0.0995) and not verdicts.loss_settled(0.100, 0.090)
 
 
