@@ -157,6 +157,14 @@ def compute(config) -> dict:
     return results
 
 
+def rejudge(config, rows, stored) -> dict:
+    """results.json of a finished folder judged again (the launcher's ``--rejudge``): the fits, the estimator's
+    check and both verdicts of this code on the measurements the run stored — its certified solves, γ and γ₂
+    per d (results.json ``certified``, ``gamma``, ``svm``; runs.csv and gamma.csv are views of them)."""
+    del rows   # runs.csv lists the certified solves, which results.json holds whole (with each draw's row)
+    return analysis.analyse(stored["certified"], stored["gamma"], stored["svm"], config)
+
+
 def solve_rows(results: dict) -> list[dict]:
     """runs.csv: one line per certified solve (data set × gate draw)."""
     keep = ("dataset", "family", "n", "d", "num_gates")

@@ -161,6 +161,14 @@ def sweep_points(plan: list, names, config) -> list[dict]:
 # The experiment
 # ---------------------------------------------------------------------------------------------
 
+def rejudge(config, rows, stored) -> dict:
+    """results.json of a finished folder recomputed from its runs.csv rows (the launcher's ``--rejudge``): m*,
+    the bound tests, the exponents, the phase map and the verdicts of this code, on the runs of the code that
+    trained, with the margins and theorem points the run measured (results.json ``datasets``,
+    ``theorem_points``). Part B (accuracy_runs.csv, descriptive: no verdict reads it) is carried over as run."""
+    return analysis.analyse(rows, stored["datasets"], stored["theorem_points"], config)
+
+
 def run(config, out):
     t0 = time.perf_counter()
     engine = EngineConfig.from_config(config.engine)

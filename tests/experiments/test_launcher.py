@@ -66,11 +66,11 @@ def test_rejudge_refuses_what_it_cannot_judge_with_a_clear_error(launch, tmp_pat
     done = launch("--rejudge", f"--out={tmp_path}")
     assert done.returncode != 0
     assert "not a finished results folder (no config.json, runs.csv, results.json)" in done.stderr
-    (tmp_path / "config.json").write_text('{"experiment": "margin", "config": {}}')
+    (tmp_path / "config.json").write_text('{"experiment": "report", "config": {}}')
     (tmp_path / "runs.csv").write_text("a\n1\n")
     (tmp_path / "results.json").write_text('{"verdict": "reproduced"}')
     done = launch("--rejudge", f"--out={tmp_path}")
-    assert done.returncode != 0 and "--experiment=margin cannot judge a stored folder again" in done.stderr
+    assert done.returncode != 0 and "--experiment=report cannot judge a stored folder again" in done.stderr
     assert json.loads((tmp_path / "results.json").read_text()) == {"verdict": "reproduced"}   # left as it was
 
 

@@ -283,3 +283,16 @@ def test_welch_z_is_the_normal_equivalent_of_the_welch_t():
     # Welch-Satterthwaite: two equal SEs with 2 dof each pool to 4 dof
     t4 = scipy_stats.t.ppf(0.99, 4)
     assert analysis.welch_z(t4 * math.sqrt(2), 1.0, 2.0, 1.0, 2.0) == pytest.approx(scipy_stats.norm.ppf(0.99))
+
+
+def test_rejudge_gives_the_stored_results_and_applies_a_changed_rule(margin_run, rejudge_copy, monkeypatch):
+    out, results, _, _ = margin_run
+    copy, _ = rejudge_copy(out, "margin.md", "gamma.csv")
+    from experiments import run
+    monkeypatch.setattr(analysis, "MIN_SPAN", 1e6)   # a stricter span: judged again by it, the rate cannot stand
+    changes = run.rejudge_experiment(str(copy))
+    after = json.loads((copy / "results.json").read_text())
+    span = next(p for p in after["preconditions"] if p["name"] == "d span of the fit")
+    assert span["threshold"] == 1e6 and not span["met"] and after["verdict"] == "inconclusive"
+    assert changes["verdict"] == (results["verdict"], "inconclusive")
+    assert after["certified"] == results["certified"] and after["gamma"] == results["gamma"]

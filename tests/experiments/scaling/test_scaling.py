@@ -344,6 +344,20 @@ def test_writes_every_file_with_the_claim_and_a_verdict(scaling_run):
 
 
 @pytest.mark.slow
+def test_rejudge_gives_the_stored_results_and_applies_a_changed_rule(scaling_run, rejudge_copy, monkeypatch):
+    out, results, _, _, _ = scaling_run
+    copy, _ = rejudge_copy(out, "scaling.md", "accuracy_runs.csv")
+    from experiments import run
+    monkeypatch.setattr(analysis, "MAX_INTERVAL_WIDTH", 0.0)   # no exponent interval can be this narrow
+    changes = run.rejudge_experiment(str(copy))
+    after = json.loads((copy / "results.json").read_text())
+    widths = [p for p in after["preconditions"] if p["name"].endswith("interval width")]
+    assert widths and all(p["threshold"] == 0.0 and not p["met"] for p in widths)
+    assert after["verdict"] == "inconclusive" and changes["verdict"] == (results["verdict"], "inconclusive")
+    assert after["m_star"] == results["m_star"] and after["accuracy"] == results["accuracy"]
+
+
+@pytest.mark.slow
 def test_each_point_runs_at_its_theorems_settings_or_is_counted_as_not_run(scaling_run):
     out, results, rows, _, stderr = scaling_run
     delta = json.loads((out / "config.json").read_text())["config"]["theorem"]["delta"]
