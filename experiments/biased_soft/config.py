@@ -26,7 +26,10 @@ so that all 60,000 training images can train), a learning curve over n = 1,000 a
 (one task per size, each with its own teachers), teachers trained on minibatches, 14 sets × 2 lr × 6 seeds:
 estimated 40-50 min on 2 quiet CPU cores, about 3 h on this shared machine (from a measured short run: 78
 students × 100 steps at both sizes took 233 s at load average 12, 18 GFLOP/s; its 6 teachers 4 min).
-paper: the same at n = 60,000 (about 6,000 a class, the paper's CIFAR-10 training set has 4,000), more seeds.
+paper: the same at n = 60,000 (about 6,000 a class, the paper's CIFAR-10 training set has 4,000), more seeds: a
+60,000-image student takes about 60 s on 2 CPU cores (measured, 1,000 full-batch steps), so its 24 sets × 4 lr × 10
+seeds take about 16 h there — a GPU run (``bash benchmarks/gpu_run.sh biased_soft_mnist60k``); the twelve mnist sets at
+60,000 with lr (32, 512) and 1 + 2 seeds took 59 min (docs/results/biased_soft-mnist60k-sets/).
 ``--config.data=cifar10 --config.data_dir=../shared/data/cifar10/cifar10-jpeg.tar.gz`` runs the same
 two-layer students on CIFAR-10's flattened pixels (split 4:1:1 as the paper's). ``--config.student=cnn``
 trains small CNNs instead (VGG 2+3 with ten logits, Adam, early stopping: experiments/biased_soft/cnn.py).
