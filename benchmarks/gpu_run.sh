@@ -28,6 +28,8 @@
 #              scaling_paper  issue 23 part 2: neuron scaling, the paper preset (7 margins, noisy 2-XOR, ε down to
 #                            0.1, widths to 256, 16 seeds; ≈ 6·10⁶ soft-label steps: several calls, chunks resume)
 #              biased_soft_mnist60k  issue 23 part 4: biased soft labels on all 60,000 MNIST images (the paper preset)
+#              table1_standard_init  issue 23 part 1: the standard-init ablation settled (its preset with soft steps to
+#                            30,000 and 16 report seeds; ≈ 3 h of 2 CPU cores, BUILD_NOTES §7.1; chunks resume)
 #              A "+" joins parts that share the card at once (e.g. deep_noise+table1_mnist): neither is timed.
 #   TINY=1     every engine_* part at tiny size (sweep_bench --quick, one test): checks the script on a CPU, e.g.
 #              TINY=1 PYTHON=.venv/bin/python OUT=/tmp/gpu_out bash benchmarks/gpu_run.sh engine_reference
@@ -125,9 +127,13 @@ run_part() {  # one part, stopped at the deadline (the engine_* parts also after
       timeout "$t" "$PY" -m experiments.run --experiment=scaling --preset=paper --out=.devruns/scaling_paper ;;
     biased_soft_mnist60k)   # ../shared travels with the working tree
       timeout "$t" "$PY" -m experiments.run --experiment=biased_soft --preset=paper --out=.devruns/biased_soft_mnist60k ;;
+    table1_standard_init)   # ../shared travels with the working tree
+      timeout "$t" "$PY" -m experiments.run --experiment=table1 --preset=standard_init \
+        --out=.devruns/table1_standard_init '--config.steps=(30,100,300,1000,3000,10000,30000)' \
+        --config.report_seeds=16 ;;
     *) echo "unknown part: $part (allowed: engine_reference, engine_table1, engine_big, engine_variants, engine_rerun,"\
             "engine_tests, deep_noise, deep_noise_15k, table1_mnist, deep_noise_cifar, biased_soft_cifar,"\
-            "scaling_paper, biased_soft_mnist60k)"; return 2 ;;
+            "scaling_paper, biased_soft_mnist60k, table1_standard_init)"; return 2 ;;
   esac
   echo "== $part ended with $? at $(date -u +%H:%M:%S)"
 }

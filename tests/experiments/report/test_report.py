@@ -12,22 +12,17 @@ import subprocess
 
 import pytest
 
-from experiments import run as launcher
 from experiments import sections
 from experiments.report import discovery, document, markup, readme
 
 
 @pytest.fixture(scope="session")
-def results_dir(tmp_path_factory):
-    """Every reportable experiment's tiny preset, each in its own folder (made once). They run in this
-    process through the launcher's one path from a config to a folder (``run_experiment``), as the report's
-    own ``run_missing`` does: six fresh interpreters would spend half the fixture importing JAX (the
-    command line itself is tested in each experiment's tests)."""
+def results_dir(tmp_path_factory, launch):
+    """Every reportable experiment's tiny preset, each in its own folder (made once)."""
     root = tmp_path_factory.mktemp("results")
     for name in discovery.reportable():
-        argv = ["kd-run", f"--experiment={name}", "--preset=tiny", f"--out={root / name}"]
-        launcher.run_experiment(name, launcher.parse_config(name, ["kd-run", "--preset=tiny"]), str(root / name),
-                                argv, "tiny")
+        done = launch(f"--experiment={name}", "--preset=tiny", f"--out={root / name}", timeout=600)
+        assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}"
     return root
 
 
