@@ -29,7 +29,7 @@
 #                            0.1, widths to 256, 16 seeds; ≈ 6·10⁶ soft-label steps: several calls, chunks resume)
 #              biased_soft_mnist60k  issue 23 part 4: biased soft labels on all 60,000 MNIST images (the paper preset)
 #              table1_standard_init  issue 23 part 1: the standard-init ablation settled (its preset with soft steps to
-#                            30,000 and 16 report seeds; ≈ 3 h of 2 CPU cores, BUILD_NOTES §7.1; chunks resume)
+#                            30,000 and 16 report seeds; ≈ 4.4 h of 2 CPU cores, BUILD_NOTES §7.1; chunks resume)
 #              A "+" joins parts that share the card at once (e.g. deep_noise+table1_mnist): neither is timed.
 #   TINY=1     every engine_* part at tiny size (sweep_bench --quick, one test): checks the script on a CPU, e.g.
 #              TINY=1 PYTHON=.venv/bin/python OUT=/tmp/gpu_out bash benchmarks/gpu_run.sh engine_reference
